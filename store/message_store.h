@@ -1,0 +1,231 @@
+// The durable message store. Channels and the engine talk only to this interface; the embedded
+// SQLite backend lives in store/sqlite/, and a PostgreSQL backend can implement the same
+// interface later without touching channels.
+//
+// Every method is thread-safe and may be called from any thread. Several processes (the running
+// engine and the `switchboard messages` / `reprocess` CLI) may open the same data directory.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sb::store {
+
+using MessageId = std::int64_t;  // positive, increasing in commit order, never reused
+using Millis = std::int64_t;     // Unix epoch milliseconds
+
+enum class Durability {
+  kProcess,  // committed to the OS (WAL, synchronous=NORMAL): survives kill -9 of the engine
+  kPower,    // fsync'ed before the commit callback (synchronous=FULL): survives power loss
+};
+
+struct Options {
+  std::filesystem::path dataDir;
+  Durability durability = Durability::kProcess;
+  int retentionDays = 30;  // whole day-partitions older than this are dropped; 0 keeps forever
+  // Group commit: a commit waits at most this long to gather more work, and takes at most
+  // maxBatch records. Under load batches fill up by themselves.
+  std::chrono::microseconds maxCommitDelay{1000};
+  std::size_t maxBatch = 2048;
+  bool readOnly = false;  // CLI search opens read-only
+};
+
+enum class MessageStatus {
+  kReceived,   // committed, waiting for routing
+  kRejected,   // NAKed at ingest (bad input), kept for inspection, never routed
+  kFiltered,   // no route took it; the reasons are in its events
+  kRouted,     // queued to one or more destinations
+  kDelivered,  // every queue entry delivered
+  kError,      // routing/transform error, or a destination dead-lettered it
+};
+std::string_view toString(MessageStatus s);
+std::optional<MessageStatus> parseMessageStatus(std::string_view s);
+
+enum class QueueStatus { kPending, kDelivered, kDead };
+std::string_view toString(QueueStatus s);
+
+// What a listener commits. The search keys are extracted by the listener (from MSH/PID).
+struct InboundRecord {
+  std::string channel;
+  std::string peer;  // "ip:port" of the sender
+  Millis receivedAt = 0;
+  std::string raw;
+  std::string messageType;   // MSH-9.1
+  std::string triggerEvent;  // MSH-9.2
+  std::string controlId;     // MSH-10
+  std::string patientId;     // PID-3.1
+  std::string sendingApplication;
+  std::string sendingFacility;
+  MessageStatus status = MessageStatus::kReceived;  // kReceived or kRejected
+  std::string error;  // for kRejected: "SB-102 MSH-2: ..." (no PHI)
+};
+
+struct MessageSummary {
+  MessageId id = 0;
+  std::string channel;
+  std::string peer;
+  Millis receivedAt = 0;
+  std::string messageType;
+  std::string triggerEvent;
+  std::string controlId;
+  std::string patientId;
+  std::string sendingApplication;
+  std::string sendingFacility;
+  MessageStatus status = MessageStatus::kReceived;
+  std::string error;
+  std::int64_t sizeBytes = 0;
+  int generation = 0;  // incremented by each reprocess
+};
+
+struct StoredMessage {
+  MessageSummary summary;
+  std::string raw;
+};
+
+// One line of a message's history: a routing decision, a delivery attempt, a reprocess.
+struct Event {
+  MessageId messageId = 0;
+  Millis at = 0;
+  std::string step;         // "route", "deliver", "reprocess", "filter", "error"
+  std::string subject;      // route or destination name
+  std::string outcome;      // "matched", "filtered", "delivered", "retry", "dead", ...
+  std::string detail;       // reason, error text, or the peer's response (e.g. the ACK)
+};
+
+struct QueueEntry {
+  std::int64_t queueId = 0;
+  MessageId messageId = 0;
+  std::string destination;
+  QueueStatus status = QueueStatus::kPending;
+  int attempts = 0;
+  Millis nextAttemptAt = 0;
+  std::string lastError;
+};
+
+struct MessageDetail {
+  StoredMessage message;
+  std::vector<Event> events;       // oldest first
+  std::vector<QueueEntry> queue;   // one per destination (and generation)
+};
+
+// ---- routing stage ----
+struct RouteDecision {
+  std::string route;
+  bool matched = false;
+  std::string reason;  // why it did not match, or which filter passed
+};
+struct Enqueue {
+  std::string destination;
+  std::optional<std::string> payload;  // bytes to send; nullopt = the raw inbound message
+};
+struct RoutingOutcome {
+  MessageId messageId = 0;
+  int generation = 0;  // the generation that was routed (from MessageSummary)
+  std::vector<RouteDecision> decisions;
+  std::vector<Enqueue> enqueue;
+  MessageStatus status = MessageStatus::kRouted;  // kRouted, kFiltered or kError
+  std::string error;
+};
+
+// ---- delivery stage ----
+struct QueueItem {
+  std::int64_t queueId = 0;  // FIFO order within a destination
+  MessageId messageId = 0;
+  std::string destination;
+  int attempts = 0;           // attempts made so far
+  Millis nextAttemptAt = 0;   // not before this time
+  std::string payload;        // what to send
+  MessageSummary summary;     // of the inbound message (for file names, logs)
+};
+
+enum class DeliveryResult { kDelivered, kRetry, kDead };
+struct DeliveryOutcome {
+  std::int64_t queueId = 0;
+  MessageId messageId = 0;
+  DeliveryResult result = DeliveryResult::kDelivered;
+  Millis at = 0;
+  Millis nextAttemptAt = 0;  // for kRetry
+  std::string response;      // what the peer answered (e.g. the ACK), kept with the attempt
+  std::string error;         // for kRetry / kDead
+};
+
+struct QueueStats {
+  std::int64_t pending = 0;
+  std::int64_t delivered = 0;
+  std::int64_t dead = 0;
+};
+
+// ---- search ----
+struct SearchQuery {
+  std::optional<std::string> channel;
+  std::optional<std::string> messageType;
+  std::optional<std::string> triggerEvent;
+  std::optional<std::string> controlId;
+  std::optional<std::string> patientId;
+  std::optional<MessageStatus> status;
+  std::optional<Millis> from;  // receivedAt >= from
+  std::optional<Millis> to;    // receivedAt < to
+  std::size_t limit = 100;
+  std::optional<MessageId> beforeId;  // paging: ids strictly below this, newest first
+};
+
+class MessageStore {
+ public:
+  virtual ~MessageStore() = default;
+
+  // ---- ingest (group-committed) ----
+  // `done` runs on the store's commit thread once the record is durable at the configured
+  // level (id set) or the commit failed (error set). It must not block: post work elsewhere.
+  using CommitCallback = std::function<void(std::optional<MessageId> id, const std::string& error)>;
+  virtual void submitInbound(InboundRecord record, CommitCallback done) = 0;
+  // Blocking convenience over submitInbound. Throws std::runtime_error on failure.
+  virtual MessageId insertInbound(InboundRecord record) = 0;
+
+  // ---- routing ----
+  // Up to `limit` messages in status kReceived, oldest first. Does not change them: the router
+  // is the only consumer and calls recordRouting before asking again.
+  virtual std::vector<StoredMessage> takeForRouting(std::size_t limit) = 0;
+  // One transaction: decisions become events, enqueue entries are appended to the destination
+  // queues (idempotent per message id + destination + generation), the status is set.
+  virtual void recordRouting(const std::vector<RoutingOutcome>& outcomes) = 0;
+
+  // ---- delivery ----
+  // The first `limit` pending items of the destination in FIFO order (regardless of
+  // nextAttemptAt; the sender keeps FIFO by waiting for the head).
+  virtual std::vector<QueueItem> pendingDeliveries(std::string_view destination,
+                                                   std::size_t limit) = 0;
+  // One transaction: queue entries updated, attempts recorded as events, and the message set to
+  // kDelivered when all its entries of the current generation are delivered, kError when one is
+  // dead.
+  virtual void recordDeliveries(const std::vector<DeliveryOutcome>& outcomes) = 0;
+  virtual QueueStats queueStats(std::string_view destination) = 0;
+
+  // ---- operations ----
+  virtual std::vector<MessageSummary> search(const SearchQuery& query) = 0;
+  virtual std::optional<MessageDetail> get(MessageId id) = 0;
+  // Sets the messages back to kReceived with generation + 1 so the router takes them again.
+  // Returns how many were found. Rejected messages are re-parsed by the caller, not here.
+  virtual std::size_t reprocess(const std::vector<MessageId>& ids) = 0;
+  // Dead entries of the destination become pending again (attempts reset), appended at the
+  // tail of the queue in their original order. Returns how many.
+  virtual std::size_t reprocessDeadLetters(std::string_view destination) = 0;
+  // Drops whole day-partitions older than the retention, except any that still hold a message
+  // with a pending queue entry. Returns the number of partitions dropped.
+  virtual std::size_t applyRetention(Millis now) = 0;
+  // Flushes pending group commits and stops the commit thread. Idempotent.
+  virtual void close() = 0;
+};
+
+// Opens (creating and migrating as needed) the SQLite store under options.dataDir.
+std::unique_ptr<MessageStore> openSqliteStore(const Options& options);
+
+Millis nowMillis();
+
+}  // namespace sb::store
