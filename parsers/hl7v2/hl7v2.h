@@ -31,6 +31,8 @@ struct Delimiters {
 std::string decodeEscapes(std::string_view encoded, const Delimiters& d);
 // Encodes delimiter characters and CR/LF (as \.br\) so the text can be placed in a field.
 std::string encodeEscapes(std::string_view text, const Delimiters& d);
+// MSH-2 as written for these delimiters: ^~\& by default, then the truncation character if set.
+std::string encodingCharacters(const Delimiters& d);
 
 // A location such as "PID-3[2].1.2", "PID[2]-5", "MSH-9.2", "OBX-5". All indexes are 1-based;
 // 0 means "not given" (whole field / whole component).
@@ -122,6 +124,8 @@ class Message {
   std::optional<std::size_t> findSegment(std::string_view name, int occurrence = 1) const;
 
   // Decoded value at the path; nullopt when the segment or field is absent.
+  // A field path without [n] reads the first repetition ("PID-3" == "PID-3[1]"); a missing
+  // repetition/component of a present field reads "". MSH-1 and MSH-2 come back verbatim.
   std::optional<std::string> get(const Path& path) const;
   std::optional<std::string> get(std::string_view path) const;  // nullopt for a bad path too
   // Encoded bytes at the path, zero-copy into raw() (or into edited data).
@@ -143,9 +147,16 @@ class Message {
   // Renders the parse tree as JSON (segments, fields, repetitions, components; decoded).
   std::string toJson() const;
 
+  // Whole field (all repetitions), encoded, with HL7 numbering (MSH-1 is the field separator);
+  // nullopt when the segment has fewer fields.
+  std::optional<std::string_view> fieldRaw(std::size_t segmentIndex, int field) const;
+  // Highest field number present in the segment (MSH counts MSH-1), 0 for a bare name.
+  int fieldCount(std::size_t segmentIndex) const;
+
  private:
   struct Impl;
   explicit Message(std::unique_ptr<Impl> impl);
+  static ParseResult finishParse(std::unique_ptr<Impl> impl, const Limits& limits);
   std::unique_ptr<Impl> impl_;
   friend struct ParseResult;
 };
