@@ -30,9 +30,11 @@ struct Options {
   std::filesystem::path dataDir;
   Durability durability = Durability::kProcess;
   int retentionDays = 30;  // whole day-partitions older than this are dropped; 0 keeps forever
-  // Group commit: a commit waits at most this long to gather more work, and takes at most
-  // maxBatch records. Under load batches fill up by themselves.
-  std::chrono::microseconds maxCommitDelay{1000};
+  // Group commit: work that arrives while a commit runs is taken by the next commit, up to
+  // maxBatch records, so under load batches fill up by themselves. After idling, the writer may
+  // wait up to maxCommitDelay for company; 0 (the default) commits at once, which keeps the ACK
+  // latency of a lone sender at one commit.
+  std::chrono::microseconds maxCommitDelay{0};
   std::size_t maxBatch = 2048;
   bool readOnly = false;  // CLI search opens read-only
 };

@@ -1,0 +1,1565 @@
+// SQLite message store. Layout and reasoning: docs/store.md. In short:
+//  * main.db holds the partition catalog (day -> id range), the routing inbox (to_route), the
+//    destination queues and the message id counter.
+//  * messages-YYYYMMDD.db holds the messages received on that UTC day and their events.
+//  * Every file is opened through its own connection (no ATTACH), so SQLite's ATTACH limit never
+//    applies however many partitions a search or a retention pass touches.
+//  * One writer thread applies all mutations in batches. A batch takes main.db's write lock
+//    first (so it is the lock every writing process queues on and no two processes can
+//    deadlock over partition locks), then the partitions it touches; it commits the partitions
+//    first and main.db last. A crash between the commits therefore leaves partition rows that
+//    main.db does not know about yet, which the open-time reconcile repairs (catalog ranges, id
+//    counter, routing inbox); it never leaves main.db pointing at rows that do not exist.
+//  * Reads use a pool of read contexts, each with its own connections.
+#include "store/sqlite/sqlite_store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "common/log.h"
+#include "store/sqlite/db.h"
+#include "store/sqlite/schema.h"
+
+namespace sb::store::sqlite {
+
+int utcDay(Millis t) {
+  using namespace std::chrono;
+  const auto days = floor<std::chrono::days>(sys_time<milliseconds>(milliseconds(t)));
+  const year_month_day ymd{days};
+  return static_cast<int>(ymd.year()) * 10000 + static_cast<int>(unsigned(ymd.month())) * 100 +
+         static_cast<int>(unsigned(ymd.day()));
+}
+
+Millis dayStartMillis(int day) {
+  using namespace std::chrono;
+  const year_month_day ymd{year(day / 10000), month(static_cast<unsigned>(day / 100 % 100)),
+                           std::chrono::day(static_cast<unsigned>(day % 100))};
+  return duration_cast<milliseconds>(sys_days(ymd).time_since_epoch()).count();
+}
+
+std::string partitionFileName(int day) {
+  return fmt::format("messages-{}.db", day);
+}
+
+namespace {
+
+constexpr std::string_view kLog = "store";
+constexpr std::size_t kMaxOpenPartitions = 8;  // per connection set; older ones are closed
+// WAL size (pages) at which the checkpoint thread copies a file's WAL back into it, and the
+// size at which the writer does it itself because the checkpoint thread fell behind.
+constexpr int kCheckpointPages = 1000;
+constexpr int kBackstopCheckpointPages = 4000;
+
+// Summary columns in MessageSummary order; raw is selected after them when needed.
+constexpr std::string_view kSummaryColumns =
+    "id, channel, peer, received_at, message_type, trigger_event, control_id, patient_id, "
+    "sending_application, sending_facility, status, error, size_bytes, generation";
+constexpr int kRawColumn = 14;
+
+}  // namespace
+
+std::string searchSql(const SearchQuery& q) {
+  // Without statistics SQLite treats every equality index alike and may walk the status
+  // index for "patient = ? AND status = ?". The most selective key present drives the query;
+  // a unary + keeps SQLite from using the index of every other column.
+  const char* driver = q.controlId      ? "control_id"
+                       : q.patientId    ? "patient_id"
+                       : q.triggerEvent ? "trigger_event"
+                       : q.messageType  ? "message_type"
+                       : q.channel      ? "channel"
+                       : q.status       ? "status"
+                                        : "received_at";
+  auto column = [&](const char* name) {
+    return std::string(std::string_view(name) == driver ? "" : "+") + name;
+  };
+  // A bounded time window alone reads just its stretch of the received_at index, keeping the
+  // `limit` highest ids; SQLite would otherwise walk every newer row by id. An open window
+  // (only from, or only to) is best served by that id walk, which stops after `limit` rows.
+  const bool window = std::string_view(driver) == "received_at" && q.from && q.to;
+  std::string sql = fmt::format("SELECT {} FROM messages{} WHERE id < ?", kSummaryColumns,
+                                window ? " INDEXED BY messages_received" : "");
+  if (q.channel) sql += fmt::format(" AND {} = ?", column("channel"));
+  if (q.messageType) sql += fmt::format(" AND {} = ?", column("message_type"));
+  if (q.triggerEvent) sql += fmt::format(" AND {} = ?", column("trigger_event"));
+  if (q.controlId) sql += fmt::format(" AND {} = ?", column("control_id"));
+  if (q.patientId) sql += fmt::format(" AND {} = ?", column("patient_id"));
+  if (q.status) sql += fmt::format(" AND {} = ?", column("status"));
+  if (q.from) sql += fmt::format(" AND {} >= ?", column("received_at"));
+  if (q.to) sql += fmt::format(" AND {} < ?", column("received_at"));
+  sql += " ORDER BY id DESC LIMIT ?";
+  return sql;
+}
+
+namespace {
+
+MessageSummary readSummary(const Stmt& s) {
+  MessageSummary m;
+  m.id = s.int64(0);
+  m.channel = s.text(1);
+  m.peer = s.text(2);
+  m.receivedAt = s.int64(3);
+  m.messageType = s.text(4);
+  m.triggerEvent = s.text(5);
+  m.controlId = s.text(6);
+  m.patientId = s.text(7);
+  m.sendingApplication = s.text(8);
+  m.sendingFacility = s.text(9);
+  m.status = parseMessageStatus(s.text(10)).value_or(MessageStatus::kError);
+  m.error = s.text(11);
+  m.sizeBytes = s.int64(12);
+  m.generation = s.int32(13);
+  return m;
+}
+
+QueueStatus parseQueueStatus(std::string_view s) {
+  if (s == "delivered") return QueueStatus::kDelivered;
+  if (s == "dead") return QueueStatus::kDead;
+  return QueueStatus::kPending;
+}
+
+// Resets a statement when a read is done, so no read transaction outlives the call (an open
+// read transaction would keep WAL checkpoints from ever completing).
+class Cursor {
+ public:
+  explicit Cursor(Stmt& s) : s_(s) { s_.reset(); }
+  ~Cursor() { s_.reset(); }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  Stmt& operator*() { return s_; }
+  Stmt* operator->() { return &s_; }
+
+ private:
+  Stmt& s_;
+};
+
+void configureConnection(Db& db, Durability durability, bool writer) {
+  if (writer) {
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec(durability == Durability::kPower ? "PRAGMA synchronous=FULL"
+                                             : "PRAGMA synchronous=NORMAL");
+    db.exec("PRAGMA temp_store=MEMORY");
+    // Bounds the WAL file after a checkpoint so a burst does not leave a huge file behind.
+    db.exec("PRAGMA journal_size_limit=67108864");
+    db.exec("PRAGMA cache_size=-16000");
+  } else {
+    db.exec("PRAGMA query_only=1");
+  }
+}
+
+struct Range {
+  MessageId minId = 0;
+  MessageId maxId = 0;
+};
+using Catalog = std::map<int, Range>;  // day -> id range
+
+Catalog loadCatalog(Db& main) {
+  Catalog c;
+  Stmt s(main, "SELECT day, min_id, max_id FROM partitions");
+  while (s.step()) c[s.int32(0)] = Range{s.int64(1), s.int64(2)};
+  return c;
+}
+
+// Days whose id range contains `id`, newest first. Ranges overlap only when messages arrive
+// with received times out of order across midnight, so this is almost always one day.
+std::vector<int> candidateDays(const Catalog& catalog, MessageId id) {
+  std::vector<int> days;
+  for (auto it = catalog.rbegin(); it != catalog.rend(); ++it) {
+    if (id >= it->second.minId && id <= it->second.maxId) days.push_back(it->first);
+  }
+  return days;
+}
+
+std::string eventDetail(const std::string& response, const std::string& error) {
+  if (error.empty()) return response;
+  if (response.empty()) return error;
+  return error + " | " + response;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read side.
+
+struct ReadPartition {
+  std::unique_ptr<Db> db;
+  Stmt begin, commit;
+  bool inTxn = false;
+  Stmt messageWithRaw;
+  Stmt summary;
+  Stmt events;
+  std::uint64_t lastUse = 0;
+};
+
+class ReadContext {
+ public:
+  ReadContext(std::filesystem::path dir, bool readOnly)
+      : dir_(std::move(dir)), readOnly_(readOnly) {
+    main_ = std::make_unique<Db>(dir_ / "main.db", mode());
+    configureConnection(*main_, Durability::kProcess, false);
+    begin_ = Stmt(*main_, "BEGIN");
+    commit_ = Stmt(*main_, "COMMIT");
+    dataVersion_ = Stmt(*main_, "PRAGMA data_version");
+    catalogStmt_ = Stmt(*main_, "SELECT day, min_id, max_id FROM partitions");
+    toRoute_ = Stmt(*main_, "SELECT message_id FROM to_route ORDER BY message_id LIMIT ?");
+    pending_ = Stmt(*main_,
+                    "SELECT queue_id, message_id, attempts, next_attempt_at, payload FROM queue "
+                    "WHERE destination = ? AND status = 'pending' ORDER BY queue_id LIMIT ?");
+    queueOf_ = Stmt(*main_,
+                    "SELECT queue_id, message_id, destination, status, attempts, "
+                    "next_attempt_at, last_error FROM queue WHERE message_id = ? "
+                    "ORDER BY queue_id");
+    stats_ =
+        Stmt(*main_, "SELECT status, count(*) FROM queue WHERE destination = ? GROUP BY status");
+  }
+
+  Db& main() { return *main_; }
+  Stmt& toRoute() { return toRoute_; }
+  Stmt& pending() { return pending_; }
+  Stmt& queueOf() { return queueOf_; }
+  Stmt& stats() { return stats_; }
+
+  // One read transaction per file per API call: a consistent view of main.db for the whole
+  // call, and one set of file locks instead of one per statement. Also brings the catalog up
+  // to date (another connection committed, or retention dropped files).
+  void beginOp(std::uint64_t epoch) {
+    if (epoch != epoch_) {
+      parts_.clear();  // a dropped file must not stay open here
+      epoch_ = epoch;
+      version_ = -1;
+    }
+    begin_.reset().run();
+    refreshCatalog();
+  }
+
+  void endOp() {
+    std::vector<int> broken;
+    for (auto& [day, p] : parts_) {
+      if (!p->inTxn) continue;
+      p->inTxn = false;
+      try {
+        p->commit.reset().run();
+      } catch (const std::exception&) {
+        broken.push_back(day);
+      }
+    }
+    for (int day : broken) parts_.erase(day);  // closing ends whatever state it was left in
+    try {
+      commit_.reset().run();
+    } catch (const std::exception& e) {
+      sb::log::at(sb::log::Level::kWarn, kLog, "ending read transaction: {}", e.what());
+    }
+  }
+
+  const Catalog& catalog() const { return catalog_; }
+
+  void refreshCatalog() {
+    std::int64_t v = 0;
+    {
+      Cursor c(dataVersion_);
+      c->step();
+      v = c->int64(0);
+    }
+    if (v != version_) {
+      Cursor c(catalogStmt_);
+      catalog_.clear();
+      while (c->step()) catalog_[c->int32(0)] = Range{c->int64(1), c->int64(2)};
+      version_ = v;
+    }
+  }
+
+  // The open connection to a day's file, or nullptr when the file is gone (dropped by
+  // retention in another process after we read the catalog).
+  ReadPartition* partition(int day) {
+    auto it = parts_.find(day);
+    if (it == parts_.end()) {
+      const auto path = dir_ / partitionFileName(day);
+      if (!std::filesystem::exists(path)) return nullptr;
+      auto p = std::make_unique<ReadPartition>();
+      try {
+        p->db = std::make_unique<Db>(path, mode());
+        configureConnection(*p->db, Durability::kProcess, false);
+        p->begin = Stmt(*p->db, "BEGIN");
+        p->commit = Stmt(*p->db, "COMMIT");
+        p->messageWithRaw =
+            Stmt(*p->db, fmt::format("SELECT {}, raw FROM messages WHERE id = ?", kSummaryColumns));
+        p->summary =
+            Stmt(*p->db, fmt::format("SELECT {} FROM messages WHERE id = ?", kSummaryColumns));
+        p->events = Stmt(*p->db,
+                         "SELECT message_id, at, step, subject, outcome, detail FROM events "
+                         "WHERE message_id = ? ORDER BY seq");
+      } catch (const std::exception& e) {
+        sb::log::at(sb::log::Level::kWarn, kLog, "cannot read partition {}: {}", day, e.what());
+        return nullptr;
+      }
+      evictIfFull();
+      it = parts_.emplace(day, std::move(p)).first;
+    }
+    it->second->lastUse = ++clock_;
+    if (!it->second->inTxn) {
+      it->second->begin.reset().run();
+      it->second->inTxn = true;
+    }
+    return it->second.get();
+  }
+
+  struct Found {
+    StoredMessage message;
+    ReadPartition* partition = nullptr;
+  };
+  std::optional<Found> find(MessageId id, bool withRaw) {
+    const auto days = candidateDays(catalog_, id);
+    for (int day : days) {
+      ReadPartition* p = partition(day);
+      if (!p) continue;
+      Cursor c(withRaw ? p->messageWithRaw : p->summary);
+      c->bind(1, id);
+      if (!c->step()) continue;
+      Found f;
+      f.message.summary = readSummary(*c);
+      if (withRaw) f.message.raw = c->text(kRawColumn);
+      f.partition = p;
+      return f;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  Db::Mode mode() const { return readOnly_ ? Db::Mode::kReadOnly : Db::Mode::kReadWrite; }
+  // Closes the least recently used file not in use by the current call.
+  void evictIfFull() {
+    while (parts_.size() >= kMaxOpenPartitions) {
+      auto oldest = parts_.end();
+      for (auto it = parts_.begin(); it != parts_.end(); ++it) {
+        if (it->second->inTxn) continue;
+        if (oldest == parts_.end() || it->second->lastUse < oldest->second->lastUse) oldest = it;
+      }
+      if (oldest == parts_.end()) return;
+      parts_.erase(oldest);
+    }
+  }
+
+  std::filesystem::path dir_;
+  bool readOnly_;
+  std::unique_ptr<Db> main_;
+  Stmt begin_, commit_, dataVersion_, catalogStmt_, toRoute_, pending_, queueOf_, stats_;
+  std::map<int, std::unique_ptr<ReadPartition>> parts_;
+  Catalog catalog_;
+  std::int64_t version_ = -1;
+  std::uint64_t epoch_ = 0;
+  std::uint64_t clock_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Write side.
+
+// What the WAL commit hook of a writer connection needs to know.
+struct WalTarget {
+  class SqliteStore* store = nullptr;
+  int day = 0;  // 0: main.db
+};
+
+struct WritePartition {
+  int day = 0;
+  WalTarget wal;
+  std::unique_ptr<Db> db;
+  Stmt insertMessage, insertEvent, state, setStatus, bumpGeneration, ids, minMax, received;
+  bool inTxn = false;
+  std::uint64_t lastUse = 0;
+};
+
+struct Work {
+  enum class Kind { kIngest, kRouting, kDeliveries, kReprocess, kReprocessDead, kRetention };
+  Kind kind = Kind::kIngest;
+  InboundRecord record;
+  MessageStore::CommitCallback done;
+  std::vector<RoutingOutcome> routing;
+  std::vector<DeliveryOutcome> deliveries;
+  std::vector<MessageId> ids;
+  std::string destination;
+  Millis now = 0;
+  std::shared_ptr<std::promise<std::size_t>> promise;
+  // Set while applying; reported only after COMMIT.
+  MessageId assignedId = 0;
+  std::size_t result = 0;
+
+  std::size_t weight() const {
+    switch (kind) {
+      case Kind::kRouting:
+        return std::max<std::size_t>(1, routing.size());
+      case Kind::kDeliveries:
+        return std::max<std::size_t>(1, deliveries.size());
+      case Kind::kReprocess:
+        return std::max<std::size_t>(1, ids.size());
+      default:
+        return 1;
+    }
+  }
+};
+
+int onWalCommit(void* arg, sqlite3* db, const char* name, int pages);
+
+class SqliteStore final : public MessageStore {
+  friend int onWalCommit(void*, sqlite3*, const char*, int);
+
+ public:
+  explicit SqliteStore(const Options& options)
+      : options_(options), maxBatch_(std::max<std::size_t>(1, options.maxBatch)) {
+    if (options_.readOnly) {
+      if (!std::filesystem::exists(options_.dataDir / "main.db")) {
+        throw std::runtime_error(
+            fmt::format("store: no message store at {}", options_.dataDir.string()));
+      }
+      auto ctx = std::make_unique<ReadContext>(options_.dataDir, true);
+      checkSchemaVersion(ctx->main(), SchemaTarget::kMain);
+      readers_.push_back(std::move(ctx));
+      return;
+    }
+    std::filesystem::create_directories(options_.dataDir);
+    main_ = std::make_unique<Db>(options_.dataDir / "main.db", Db::Mode::kCreate);
+    configureConnection(*main_, options_.durability, true);
+    mainWal_ = WalTarget{this, 0};
+    sqlite3_wal_hook(main_->handle(), onWalCommit, &mainWal_);
+    migrate(*main_, SchemaTarget::kMain);
+    prepareMain();
+    reconcile();
+    checkpointer_ = std::thread([this] { checkpointLoop(); });
+    writer_ = std::thread([this] { writerLoop(); });
+  }
+
+  ~SqliteStore() override { close(); }
+
+  // ---- ingest ----
+  void submitInbound(InboundRecord record, CommitCallback done) override {
+    Work w;
+    w.kind = Work::Kind::kIngest;
+    w.record = std::move(record);
+    w.done = std::move(done);
+    if (!enqueue(w)) {
+      if (w.done) w.done(std::nullopt, unavailableReason());
+    }
+  }
+
+  MessageId insertInbound(InboundRecord record) override {
+    auto p = std::make_shared<std::promise<MessageId>>();
+    auto f = p->get_future();
+    submitInbound(std::move(record), [p](std::optional<MessageId> id, const std::string& error) {
+      if (id) {
+        p->set_value(*id);
+      } else {
+        p->set_exception(std::make_exception_ptr(std::runtime_error(error)));
+      }
+    });
+    return f.get();
+  }
+
+  // ---- routing ----
+  std::vector<StoredMessage> takeForRouting(std::size_t limit) override {
+    std::vector<StoredMessage> out;
+    if (limit == 0) return out;
+    auto lease = leaseReader();
+    std::vector<MessageId> ids;
+    {
+      Cursor c(lease->toRoute());
+      c->bind(1, static_cast<std::int64_t>(limit));
+      while (c->step()) ids.push_back(c->int64(0));
+    }
+    for (MessageId id : ids) {
+      auto f = lease->find(id, true);
+      if (f) out.push_back(std::move(f->message));
+    }
+    return out;
+  }
+
+  void recordRouting(const std::vector<RoutingOutcome>& outcomes) override {
+    Work w;
+    w.kind = Work::Kind::kRouting;
+    w.routing = outcomes;
+    runSync(std::move(w));
+  }
+
+  // ---- delivery ----
+  std::vector<QueueItem> pendingDeliveries(std::string_view destination,
+                                           std::size_t limit) override {
+    std::vector<QueueItem> out;
+    if (limit == 0) return out;
+    auto lease = leaseReader();
+    std::vector<std::optional<std::string>> payloads;
+    {
+      Cursor c(lease->pending());
+      c->bind(1, destination).bind(2, static_cast<std::int64_t>(limit));
+      while (c->step()) {
+        QueueItem item;
+        item.queueId = c->int64(0);
+        item.messageId = c->int64(1);
+        item.destination = std::string(destination);
+        item.attempts = c->int32(2);
+        item.nextAttemptAt = c->int64(3);
+        payloads.push_back(c->isNull(4) ? std::nullopt : std::optional<std::string>(c->text(4)));
+        out.push_back(std::move(item));
+      }
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      auto f = lease->find(out[i].messageId, !payloads[i].has_value());
+      if (f) {
+        out[i].summary = std::move(f->message.summary);
+        out[i].payload = payloads[i] ? std::move(*payloads[i]) : std::move(f->message.raw);
+      } else {
+        out[i].summary.id = out[i].messageId;
+        if (payloads[i]) out[i].payload = std::move(*payloads[i]);
+      }
+    }
+    return out;
+  }
+
+  void recordDeliveries(const std::vector<DeliveryOutcome>& outcomes) override {
+    Work w;
+    w.kind = Work::Kind::kDeliveries;
+    w.deliveries = outcomes;
+    runSync(std::move(w));
+  }
+
+  QueueStats queueStats(std::string_view destination) override {
+    QueueStats stats;
+    auto lease = leaseReader();
+    Cursor c(lease->stats());
+    c->bind(1, destination);
+    while (c->step()) {
+      const auto status = parseQueueStatus(c->text(0));
+      const auto n = c->int64(1);
+      if (status == QueueStatus::kPending) stats.pending = n;
+      if (status == QueueStatus::kDelivered) stats.delivered = n;
+      if (status == QueueStatus::kDead) stats.dead = n;
+    }
+    return stats;
+  }
+
+  // ---- operations ----
+  std::vector<MessageSummary> search(const SearchQuery& q) override {
+    std::vector<MessageSummary> out;
+    if (q.limit == 0) return out;
+    auto lease = leaseReader();
+    const Catalog& catalog = lease->catalog();
+    // Newest partitions (by highest id) first; stop once no remaining partition can hold an id
+    // above the limit-th best found so far.
+    std::vector<std::pair<int, Range>> order(catalog.begin(), catalog.end());
+    std::sort(order.begin(), order.end(),
+              [](const auto& a, const auto& b) { return a.second.maxId > b.second.maxId; });
+
+    const std::string sql = searchSql(q);
+
+    const MessageId before = q.beforeId.value_or(std::numeric_limits<MessageId>::max());
+    for (const auto& [day, range] : order) {
+      if (range.minId >= before) continue;
+      const Millis start = dayStartMillis(day);
+      if (q.from && *q.from >= start + kDayMillis) continue;
+      if (q.to && *q.to <= start) continue;
+      if (out.size() >= q.limit && range.maxId < out[q.limit - 1].id) break;
+      ReadPartition* p = lease->partition(day);
+      if (!p) continue;
+      Stmt s(*p->db, sql);
+      int i = 1;
+      s.bind(i++, before);
+      if (q.channel) s.bind(i++, *q.channel);
+      if (q.messageType) s.bind(i++, *q.messageType);
+      if (q.triggerEvent) s.bind(i++, *q.triggerEvent);
+      if (q.controlId) s.bind(i++, *q.controlId);
+      if (q.patientId) s.bind(i++, *q.patientId);
+      if (q.status) s.bind(i++, toString(*q.status));
+      if (q.from) s.bind(i++, *q.from);
+      if (q.to) s.bind(i++, *q.to);
+      s.bind(i++, static_cast<std::int64_t>(q.limit));
+      while (s.step()) out.push_back(readSummary(s));
+      std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id > b.id; });
+      if (out.size() > q.limit) out.resize(q.limit);
+    }
+    return out;
+  }
+
+  std::optional<MessageDetail> get(MessageId id) override {
+    auto lease = leaseReader();
+    auto f = lease->find(id, true);
+    if (!f) return std::nullopt;
+    MessageDetail d;
+    d.message = std::move(f->message);
+    {
+      Cursor c(f->partition->events);
+      c->bind(1, id);
+      while (c->step()) {
+        Event e;
+        e.messageId = c->int64(0);
+        e.at = c->int64(1);
+        e.step = c->text(2);
+        e.subject = c->text(3);
+        e.outcome = c->text(4);
+        e.detail = c->text(5);
+        d.events.push_back(std::move(e));
+      }
+    }
+    Cursor c(lease->queueOf());
+    c->bind(1, id);
+    while (c->step()) {
+      QueueEntry q;
+      q.queueId = c->int64(0);
+      q.messageId = c->int64(1);
+      q.destination = c->text(2);
+      q.status = parseQueueStatus(c->text(3));
+      q.attempts = c->int32(4);
+      q.nextAttemptAt = c->int64(5);
+      q.lastError = c->text(6);
+      d.queue.push_back(std::move(q));
+    }
+    return d;
+  }
+
+  std::size_t reprocess(const std::vector<MessageId>& ids) override {
+    Work w;
+    w.kind = Work::Kind::kReprocess;
+    w.ids = ids;
+    return runSync(std::move(w));
+  }
+
+  std::size_t reprocessDeadLetters(std::string_view destination) override {
+    Work w;
+    w.kind = Work::Kind::kReprocessDead;
+    w.destination = std::string(destination);
+    return runSync(std::move(w));
+  }
+
+  std::size_t applyRetention(Millis now) override {
+    Work w;
+    w.kind = Work::Kind::kRetention;
+    w.now = now;
+    return runSync(std::move(w));
+  }
+
+  void close() override {
+    std::lock_guard closing(closeMutex_);
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) return;
+      closed_ = true;
+    }
+    cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    {
+      std::lock_guard lock(checkpointMutex_);
+      checkpointStop_ = true;
+    }
+    checkpointCv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
+    if (main_) {
+      // Closing every connection checkpoints and removes the -wal/-shm files when this is the
+      // last connection, leaving a clean directory behind.
+      parts_.clear();
+      for (Stmt* stmt :
+           {&mainBegin_,          &mainCommit_,      &dataVersion_,     &getNextId_,
+            &setNextId_,          &upsertPartition_, &deletePartition_, &insertToRoute_,
+            &selectToRoute_,      &deleteToRoute_,   &insertQueue_,     &markDelivered_,
+            &markRetry_,          &markDead_,        &countByStatus_,   &deadOf_,
+            &deleteQueue_,        &requeue_,         &pendingInRange_,  &deleteQueueRange_,
+            &deleteToRouteRange_, &deleteQueueOf_,   &deleteToRouteOf_}) {
+        *stmt = Stmt();  // finalized, so the connection really closes now
+      }
+      main_.reset();
+    }
+    std::lock_guard lock(readerMutex_);
+    readers_.clear();
+  }
+
+ private:
+  // ---------------------------------------------------------------- plumbing
+  std::string unavailableReason() const {
+    return options_.readOnly ? "store: opened read-only" : "store: closed";
+  }
+
+  // Queues work for the writer; false when the store cannot take it.
+  bool enqueue(Work& w) {
+    if (options_.readOnly) return false;
+    bool wake = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) return false;
+      queuedWeight_ += w.weight();
+      queue_.push_back(std::move(w));
+      // Wake an idle writer at once; a gathering writer only when the batch is full.
+      wake = writerIdle_ || (writerGathering_ && queuedWeight_ >= maxBatch_);
+    }
+    if (wake) cv_.notify_one();
+    return true;
+  }
+
+  std::size_t runSync(Work w) {
+    w.promise = std::make_shared<std::promise<std::size_t>>();
+    auto f = w.promise->get_future();
+    if (!enqueue(w)) throw std::runtime_error(unavailableReason());
+    return f.get();
+  }
+
+  class Lease {
+   public:
+    Lease(SqliteStore& store, std::unique_ptr<ReadContext> ctx)
+        : store_(store), ctx_(std::move(ctx)) {
+      ctx_->beginOp(store_.epoch_.load());
+    }
+    ~Lease() {
+      ctx_->endOp();
+      std::lock_guard lock(store_.readerMutex_);
+      store_.readers_.push_back(std::move(ctx_));
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ReadContext* operator->() { return ctx_.get(); }
+
+   private:
+    SqliteStore& store_;
+    std::unique_ptr<ReadContext> ctx_;
+  };
+
+  Lease leaseReader() {
+    {
+      std::lock_guard lock(readerMutex_);
+      if (!readers_.empty()) {
+        auto ctx = std::move(readers_.back());
+        readers_.pop_back();
+        return Lease(*this, std::move(ctx));
+      }
+    }
+    return Lease(*this, std::make_unique<ReadContext>(options_.dataDir, options_.readOnly));
+  }
+
+  // ---------------------------------------------------------------- writer connections
+  void prepareMain() {
+    Db& m = *main_;
+    mainBegin_ = Stmt(m, "BEGIN IMMEDIATE");
+    mainCommit_ = Stmt(m, "COMMIT");
+    dataVersion_ = Stmt(m, "PRAGMA data_version");
+    getNextId_ = Stmt(m, "SELECT value FROM meta WHERE key = 'next_message_id'");
+    setNextId_ = Stmt(m, "UPDATE meta SET value = ? WHERE key = 'next_message_id'");
+    upsertPartition_ = Stmt(m,
+                            "INSERT INTO partitions (day, file, min_id, max_id) "
+                            "VALUES (?, ?, ?, ?) ON CONFLICT (day) DO UPDATE SET "
+                            "min_id = min(min_id, excluded.min_id), "
+                            "max_id = max(max_id, excluded.max_id)");
+    deletePartition_ = Stmt(m, "DELETE FROM partitions WHERE day = ?");
+    insertToRoute_ =
+        Stmt(m, "INSERT OR REPLACE INTO to_route (message_id, generation) VALUES (?, ?)");
+    selectToRoute_ = Stmt(m, "SELECT generation FROM to_route WHERE message_id = ?");
+    deleteToRoute_ = Stmt(m, "DELETE FROM to_route WHERE message_id = ? AND generation <= ?");
+    insertQueue_ = Stmt(m,
+                        "INSERT OR IGNORE INTO queue (message_id, destination, generation, "
+                        "status, attempts, next_attempt_at, last_error, payload) "
+                        "VALUES (?, ?, ?, 'pending', 0, 0, '', ?)");
+    markDelivered_ = Stmt(m,
+                          "UPDATE queue SET status = 'delivered', attempts = attempts + 1, "
+                          "last_error = '', payload = NULL "
+                          "WHERE queue_id = ? AND status = 'pending' "
+                          "RETURNING message_id, destination");
+    markRetry_ = Stmt(m,
+                      "UPDATE queue SET attempts = attempts + 1, next_attempt_at = ?, "
+                      "last_error = ? WHERE queue_id = ? AND status = 'pending' "
+                      "RETURNING message_id, destination");
+    markDead_ = Stmt(m,
+                     "UPDATE queue SET status = 'dead', attempts = attempts + 1, "
+                     "last_error = ? WHERE queue_id = ? AND status = 'pending' "
+                     "RETURNING message_id, destination");
+    countByStatus_ = Stmt(m,
+                          "SELECT status, count(*) FROM queue WHERE message_id = ? AND "
+                          "generation = ? GROUP BY status");
+    deadOf_ = Stmt(m,
+                   "SELECT queue_id, message_id, generation, payload FROM queue "
+                   "WHERE destination = ? AND status = 'dead' ORDER BY queue_id");
+    deleteQueue_ = Stmt(m, "DELETE FROM queue WHERE queue_id = ?");
+    requeue_ = Stmt(m,
+                    "INSERT INTO queue (message_id, destination, generation, status, attempts, "
+                    "next_attempt_at, last_error, payload) VALUES (?, ?, ?, 'pending', 0, 0, "
+                    "'', ?)");
+    pendingInRange_ = Stmt(m,
+                           "SELECT message_id FROM queue WHERE status = 'pending' AND "
+                           "message_id BETWEEN ? AND ?");
+    deleteQueueRange_ = Stmt(m, "DELETE FROM queue WHERE message_id BETWEEN ? AND ?");
+    deleteToRouteRange_ = Stmt(m, "DELETE FROM to_route WHERE message_id BETWEEN ? AND ?");
+    deleteQueueOf_ = Stmt(m, "DELETE FROM queue WHERE message_id = ?");
+    deleteToRouteOf_ = Stmt(m, "DELETE FROM to_route WHERE message_id = ?");
+  }
+
+  // Opens (creating and migrating when `create`) a day's file on the writer side.
+  WritePartition* openPartition(int day, bool create) {
+    auto it = parts_.find(day);
+    if (it == parts_.end()) {
+      const auto path = options_.dataDir / partitionFileName(day);
+      if (!create && !std::filesystem::exists(path)) return nullptr;
+      auto p = std::make_unique<WritePartition>();
+      p->day = day;
+      p->db = std::make_unique<Db>(path, Db::Mode::kCreate);
+      configureConnection(*p->db, options_.durability, true);
+      p->wal = WalTarget{this, day};
+      sqlite3_wal_hook(p->db->handle(), onWalCommit, &p->wal);
+      migrate(*p->db, SchemaTarget::kPartition);
+      Db& d = *p->db;
+      p->insertMessage = Stmt(d,
+                              "INSERT INTO messages (id, channel, peer, received_at, "
+                              "message_type, trigger_event, control_id, patient_id, "
+                              "sending_application, sending_facility, status, error, "
+                              "size_bytes, generation, raw) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)");
+      p->insertEvent = Stmt(d,
+                            "INSERT INTO events (message_id, at, step, subject, outcome, "
+                            "detail) VALUES (?, ?, ?, ?, ?, ?)");
+      p->state = Stmt(d, "SELECT generation, status FROM messages WHERE id = ?");
+      p->setStatus = Stmt(d, "UPDATE messages SET status = ?, error = ? WHERE id = ?");
+      p->bumpGeneration = Stmt(d,
+                               "UPDATE messages SET status = 'received', error = '', "
+                               "generation = generation + 1 WHERE id = ? RETURNING generation");
+      p->ids = Stmt(d, "SELECT id FROM messages");
+      p->minMax = Stmt(d, "SELECT min(id), max(id) FROM messages");
+      p->received = Stmt(d, "SELECT id, generation FROM messages WHERE status = 'received'");
+      it = parts_.emplace(day, std::move(p)).first;
+    }
+    it->second->lastUse = ++clock_;
+    return it->second.get();
+  }
+
+  void beginPartition(WritePartition& p) {
+    if (p.inTxn) return;
+    p.db->exec("BEGIN IMMEDIATE");
+    p.inTxn = true;
+  }
+
+  // Closes the least recently used partition connections between batches.
+  void trimPartitions() {
+    while (parts_.size() > kMaxOpenPartitions) {
+      auto oldest = std::min_element(parts_.begin(), parts_.end(), [](auto& a, auto& b) {
+        return a.second->lastUse < b.second->lastUse;
+      });
+      parts_.erase(oldest);
+    }
+  }
+
+  struct Located {
+    WritePartition* partition = nullptr;
+    int generation = 0;
+    MessageStatus status = MessageStatus::kReceived;
+  };
+  // Finds the partition holding a message, and its current generation and status.
+  std::optional<Located> locate(MessageId id) {
+    for (int day : candidateDays(catalog_, id)) {
+      WritePartition* p = openPartition(day, false);
+      if (!p) continue;
+      beginPartition(*p);  // reads inside the batch transaction take no extra file locks
+      Cursor c(p->state);
+      c->bind(1, id);
+      if (!c->step()) continue;
+      return Located{p, c->int32(0),
+                     parseMessageStatus(c->text(1)).value_or(MessageStatus::kError)};
+    }
+    return std::nullopt;
+  }
+
+  void addEvent(WritePartition& p, MessageId id, Millis at, std::string_view step,
+                std::string_view subject, std::string_view outcome, std::string_view detail) {
+    beginPartition(p);
+    p.insertEvent.reset()
+        .bind(1, id)
+        .bind(2, at)
+        .bind(3, step)
+        .bind(4, subject)
+        .bind(5, outcome)
+        .bind(6, detail)
+        .run();
+  }
+
+  void setStatus(WritePartition& p, MessageId id, MessageStatus status, std::string_view error) {
+    beginPartition(p);
+    p.setStatus.reset().bind(1, toString(status)).bind(2, error).bind(3, id).run();
+  }
+
+  // Derives a routed message's status from its current-generation queue entries.
+  void refreshStatus(MessageId id, std::optional<Located> loc = std::nullopt) {
+    if (!loc) loc = locate(id);
+    if (!loc) return;
+    if (loc->status != MessageStatus::kRouted && loc->status != MessageStatus::kDelivered &&
+        loc->status != MessageStatus::kError) {
+      return;  // waiting for routing again (reprocessed), or never routed
+    }
+    std::int64_t pending = 0, delivered = 0, dead = 0;
+    {
+      Cursor c(countByStatus_);
+      c->bind(1, id).bind(2, std::int64_t{loc->generation});
+      while (c->step()) {
+        const auto s = parseQueueStatus(c->text(0));
+        if (s == QueueStatus::kPending) pending = c->int64(1);
+        if (s == QueueStatus::kDelivered) delivered = c->int64(1);
+        if (s == QueueStatus::kDead) dead = c->int64(1);
+      }
+    }
+    if (pending + delivered + dead == 0) return;  // a routing error with nothing queued
+    const MessageStatus next = dead > 0       ? MessageStatus::kError
+                               : pending == 0 ? MessageStatus::kDelivered
+                                              : MessageStatus::kRouted;
+    if (next != loc->status) setStatus(*loc->partition, id, next, "");
+  }
+
+  // ---------------------------------------------------------------- transactions
+  void beginMain() {
+    mainBegin_.reset().run();
+    std::int64_t v = 0;
+    {
+      Cursor c(dataVersion_);
+      c->step();
+      v = c->int64(0);
+    }
+    // Another process committed (CLI reprocess, or a previous batch of ours was rolled back):
+    // the cached catalog and id counter may be stale.
+    if (v != mainVersion_) {
+      reloadMainState();
+      mainVersion_ = v;
+    }
+  }
+
+  void reloadMainState() {
+    catalog_ = loadCatalog(*main_);
+    MessageId next = 1;
+    {
+      Cursor c(getNextId_);
+      if (c->step()) next = c->int64(0);
+    }
+    for (const auto& [day, r] : catalog_) next = std::max(next, r.maxId + 1);
+    // Partitions committed before a failed main.db commit may hold ids main.db never saw.
+    for (auto& [day, p] : parts_) {
+      Cursor c(p->minMax);
+      if (c->step() && !c->isNull(1)) next = std::max(next, c->int64(1) + 1);
+    }
+    nextId_ = next;
+  }
+
+  void commitAll() {
+    // Partitions first: main.db must never reference rows that did not commit.
+    for (auto& [day, p] : parts_) {
+      if (!p->inTxn) continue;
+      p->db->exec("COMMIT");
+      p->inTxn = false;
+    }
+    for (int day : dirtyDays_) {
+      const Range& r = catalog_.at(day);
+      upsertPartition_.reset()
+          .bind(1, std::int64_t{day})
+          .bind(2, partitionFileName(day))
+          .bind(3, r.minId)
+          .bind(4, r.maxId)
+          .run();
+    }
+    if (!dirtyDays_.empty()) setNextId_.reset().bind(1, nextId_).run();
+    mainCommit_.reset().run();
+    dirtyDays_.clear();
+  }
+
+  void rollbackAll() {
+    for (auto& [day, p] : parts_) {
+      if (!p->inTxn) continue;
+      try {
+        p->db->exec("ROLLBACK");
+      } catch (const std::exception&) {
+        // SQLite rolls back by itself on some errors; nothing is left to undo then.
+      }
+      p->inTxn = false;
+    }
+    if (main_->inTransaction()) {
+      try {
+        main_->exec("ROLLBACK");
+      } catch (const std::exception&) {
+        // As above.
+      }
+    }
+    dirtyDays_.clear();
+    mainVersion_ = -1;  // reload the catalog and id counter before the next batch
+  }
+
+  // ---------------------------------------------------------------- applying work
+  void apply(Work& w) {
+    switch (w.kind) {
+      case Work::Kind::kIngest:
+        applyIngest(w);
+        break;
+      case Work::Kind::kRouting:
+        for (const auto& o : w.routing) applyRouting(o);
+        break;
+      case Work::Kind::kDeliveries:
+        for (const auto& o : w.deliveries) applyDelivery(o);
+        break;
+      case Work::Kind::kReprocess:
+        w.result = applyReprocess(w.ids);
+        break;
+      case Work::Kind::kReprocessDead:
+        w.result = applyReprocessDead(w.destination);
+        break;
+      case Work::Kind::kRetention:
+        break;  // runs on its own, see runRetention
+    }
+  }
+
+  void applyIngest(Work& w) {
+    const InboundRecord& r = w.record;
+    const int day = utcDay(r.receivedAt);
+    WritePartition* p = openPartition(day, true);
+    beginPartition(*p);
+    const MessageId id = nextId_;
+    const MessageStatus status =
+        r.status == MessageStatus::kRejected ? MessageStatus::kRejected : MessageStatus::kReceived;
+    p->insertMessage.reset()
+        .bind(1, id)
+        .bind(2, r.channel)
+        .bind(3, r.peer)
+        .bind(4, r.receivedAt)
+        .bind(5, r.messageType)
+        .bind(6, r.triggerEvent)
+        .bind(7, r.controlId)
+        .bind(8, r.patientId)
+        .bind(9, r.sendingApplication)
+        .bind(10, r.sendingFacility)
+        .bind(11, toString(status))
+        .bind(12, r.error)
+        .bind(13, static_cast<std::int64_t>(r.raw.size()))
+        .bindBlob(14, r.raw)
+        .run();
+    if (status == MessageStatus::kReceived) {
+      insertToRoute_.reset().bind(1, id).bind(2, std::int64_t{0}).run();
+    }
+    ++nextId_;
+    auto [it, inserted] = catalog_.try_emplace(day, Range{id, id});
+    if (!inserted) {
+      it->second.minId = std::min(it->second.minId, id);
+      it->second.maxId = std::max(it->second.maxId, id);
+    }
+    dirtyDays_.insert(day);
+    w.assignedId = id;
+  }
+
+  void applyRouting(const RoutingOutcome& o) {
+    auto loc = locate(o.messageId);
+    if (!loc) {
+      sb::log::at(sb::log::Level::kWarn, kLog, "routing for unknown message {} ignored",
+                  o.messageId);
+      return;
+    }
+    // Taken out of the inbox first; a newer generation (reprocessed meanwhile) stays in it.
+    deleteToRoute_.reset().bind(1, o.messageId).bind(2, std::int64_t{o.generation}).run();
+    const bool wasInInbox = main_->changes() > 0;
+    const bool current = o.generation == loc->generation;
+    // Already recorded (the same outcome submitted twice): nothing left to do.
+    if (current && !wasInInbox && loc->status != MessageStatus::kReceived) return;
+    const Millis at = nowMillis();
+    WritePartition& p = *loc->partition;
+    for (const auto& d : o.decisions) {
+      addEvent(p, o.messageId, at, d.matched ? "route" : "filter", d.route,
+               d.matched ? "matched" : "filtered", d.reason);
+    }
+    if (!o.error.empty()) addEvent(p, o.messageId, at, "error", "", "error", o.error);
+    if (current) {
+      for (const auto& e : o.enqueue) {
+        auto& s = insertQueue_.reset()
+                      .bind(1, o.messageId)
+                      .bind(2, e.destination)
+                      .bind(3, std::int64_t{o.generation});
+        if (e.payload) {
+          s.bindBlob(4, *e.payload);
+        } else {
+          s.bindNull(4);
+        }
+        s.run();
+      }
+      setStatus(p, o.messageId, o.status, o.error);
+    }
+  }
+
+  void applyDelivery(const DeliveryOutcome& o) {
+    // Only a pending entry changes, so an attempt recorded twice counts once.
+    MessageId messageId = 0;
+    std::string destination;
+    {
+      Cursor c(o.result == DeliveryResult::kDelivered ? markDelivered_
+               : o.result == DeliveryResult::kRetry   ? markRetry_
+                                                      : markDead_);
+      switch (o.result) {
+        case DeliveryResult::kDelivered:
+          c->bind(1, o.queueId);
+          break;
+        case DeliveryResult::kRetry:
+          c->bind(1, o.nextAttemptAt).bind(2, o.error).bind(3, o.queueId);
+          break;
+        case DeliveryResult::kDead:
+          c->bind(1, o.error).bind(2, o.queueId);
+          break;
+      }
+      if (!c->step()) return;  // unknown or no longer pending
+      messageId = c->int64(0);
+      destination = c->text(1);
+    }
+    auto loc = locate(messageId);
+    if (!loc) return;
+    const std::string_view outcome = o.result == DeliveryResult::kDelivered ? "delivered"
+                                     : o.result == DeliveryResult::kRetry   ? "retry"
+                                                                            : "dead";
+    addEvent(*loc->partition, messageId, o.at != 0 ? o.at : nowMillis(), "deliver", destination,
+             outcome, eventDetail(o.response, o.error));
+    refreshStatus(messageId, loc);
+  }
+
+  std::size_t applyReprocess(const std::vector<MessageId>& ids) {
+    std::size_t found = 0;
+    const Millis at = nowMillis();
+    for (MessageId id : ids) {
+      auto loc = locate(id);
+      if (!loc) continue;
+      WritePartition& p = *loc->partition;
+      beginPartition(p);
+      std::int64_t generation = 0;
+      {
+        Cursor c(p.bumpGeneration);
+        c->bind(1, id);
+        c->step();
+        generation = c->int64(0);
+      }
+      insertToRoute_.reset().bind(1, id).bind(2, generation).run();
+      addEvent(p, id, at, "reprocess", "", "reprocessed", fmt::format("generation {}", generation));
+      ++found;
+    }
+    return found;
+  }
+
+  std::size_t applyReprocessDead(const std::string& destination) {
+    struct Dead {
+      std::int64_t queueId;
+      MessageId messageId;
+      std::int64_t generation;
+      std::optional<std::string> payload;
+    };
+    std::vector<Dead> dead;
+    {
+      Cursor c(deadOf_);
+      c->bind(1, destination);
+      while (c->step()) {
+        dead.push_back(Dead{c->int64(0), c->int64(1), c->int64(2),
+                            c->isNull(3) ? std::nullopt : std::optional<std::string>(c->text(3))});
+      }
+    }
+    const Millis at = nowMillis();
+    std::set<MessageId> touched;
+    for (const auto& d : dead) {
+      // Delete first: the new row has the same (message, destination, generation) identity.
+      deleteQueue_.reset().bind(1, d.queueId).run();
+      auto& s = requeue_.reset().bind(1, d.messageId).bind(2, destination).bind(3, d.generation);
+      if (d.payload) {
+        s.bindBlob(4, *d.payload);
+      } else {
+        s.bindNull(4);
+      }
+      s.run();
+      if (auto loc = locate(d.messageId)) {
+        addEvent(*loc->partition, d.messageId, at, "reprocess", destination, "requeued",
+                 "dead letter queued again");
+      }
+      touched.insert(d.messageId);
+    }
+    for (MessageId id : touched) refreshStatus(id);
+    return dead.size();
+  }
+
+  // Drops whole day files older than the retention, in its own transaction.
+  std::size_t runRetention(Millis now) {
+    if (options_.retentionDays <= 0) return 0;
+    const Millis cutoff = now - static_cast<Millis>(options_.retentionDays) * kDayMillis;
+    std::vector<int> dropped;
+    beginMain();
+    try {
+      const Catalog snapshot = catalog_;
+      for (const auto& [day, range] : snapshot) {
+        if (dayStartMillis(day) + kDayMillis > cutoff) break;  // catalog is ordered by day
+        WritePartition* p = openPartition(day, false);
+        if (p && holdsPending(*p, range)) {
+          sb::log::at(sb::log::Level::kInfo, kLog,
+                      "retention keeps partition {}: it holds pending deliveries", day);
+          continue;
+        }
+        bool overlaps = false;
+        for (const auto& [other, r] : catalog_) {
+          if (other != day && r.minId <= range.maxId && r.maxId >= range.minId) overlaps = true;
+        }
+        if (!overlaps) {
+          deleteQueueRange_.reset().bind(1, range.minId).bind(2, range.maxId).run();
+          deleteToRouteRange_.reset().bind(1, range.minId).bind(2, range.maxId).run();
+        } else if (p) {
+          // Another day shares part of the id range: delete exactly this file's messages.
+          std::vector<MessageId> ids;
+          {
+            Cursor c(p->ids);
+            while (c->step()) ids.push_back(c->int64(0));
+          }
+          for (MessageId id : ids) {
+            deleteQueueOf_.reset().bind(1, id).run();
+            deleteToRouteOf_.reset().bind(1, id).run();
+          }
+        }
+        deletePartition_.reset().bind(1, std::int64_t{day}).run();
+        catalog_.erase(day);
+        dropped.push_back(day);
+      }
+      mainCommit_.reset().run();
+    } catch (...) {
+      rollbackAll();
+      throw;
+    }
+    for (int day : dropped) {
+      parts_.erase(day);
+      const auto base = options_.dataDir / partitionFileName(day);
+      std::error_code ec;
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+        std::filesystem::remove(base.string() + suffix, ec);
+      }
+    }
+    if (!dropped.empty()) {
+      epoch_.fetch_add(1);
+      sb::log::at(sb::log::Level::kInfo, kLog, "retention dropped {} partition(s)", dropped.size());
+    }
+    return dropped.size();
+  }
+
+  bool holdsPending(WritePartition& p, const Range& range) {
+    std::vector<MessageId> pending;
+    {
+      Cursor c(pendingInRange_);
+      c->bind(1, range.minId).bind(2, range.maxId);
+      while (c->step()) pending.push_back(c->int64(0));
+    }
+    for (MessageId id : pending) {
+      Cursor c(p.state);
+      c->bind(1, id);
+      if (c->step()) return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- open-time repair
+  // Makes main.db agree with the partition files after a crash between the partition and
+  // main.db commits: every file is in the catalog with its id range, the id counter is past
+  // every stored id, and every message still in status received is in the routing inbox.
+  void reconcile() {
+    static const std::regex kName(R"(messages-(\d{8})\.db)");
+    std::vector<int> days;
+    for (const auto& entry : std::filesystem::directory_iterator(options_.dataDir)) {
+      std::smatch m;
+      const std::string name = entry.path().filename().string();
+      if (std::regex_match(name, m, kName)) days.push_back(std::stoi(m[1].str()));
+    }
+    std::sort(days.begin(), days.end());
+    beginMain();
+    try {
+      const std::set<int> present(days.begin(), days.end());
+      for (const auto& [day, r] : Catalog(catalog_)) {
+        if (!present.count(day)) {
+          deletePartition_.reset().bind(1, std::int64_t{day}).run();
+          catalog_.erase(day);
+        }
+      }
+      std::size_t requeued = 0;
+      for (int day : days) {
+        WritePartition* p = openPartition(day, false);
+        if (!p) continue;
+        {
+          Cursor c(p->minMax);
+          if (c->step() && !c->isNull(0)) {
+            auto [it, inserted] = catalog_.try_emplace(day, Range{c->int64(0), c->int64(1)});
+            if (!inserted) {
+              it->second.minId = std::min(it->second.minId, c->int64(0));
+              it->second.maxId = std::max(it->second.maxId, c->int64(1));
+            }
+            nextId_ = std::max(nextId_, it->second.maxId + 1);
+            dirtyDays_.insert(day);
+          }
+        }
+        std::vector<std::pair<MessageId, std::int64_t>> received;
+        {
+          Cursor c(p->received);
+          while (c->step()) received.emplace_back(c->int64(0), c->int64(1));
+        }
+        for (const auto& [id, generation] : received) {
+          Cursor c(selectToRoute_);
+          c->bind(1, id);
+          if (c->step()) continue;
+          insertToRoute_.reset().bind(1, id).bind(2, generation).run();
+          ++requeued;
+        }
+        trimPartitions();
+      }
+      for (int day : dirtyDays_) {
+        const Range& r = catalog_.at(day);
+        upsertPartition_.reset()
+            .bind(1, std::int64_t{day})
+            .bind(2, partitionFileName(day))
+            .bind(3, r.minId)
+            .bind(4, r.maxId)
+            .run();
+      }
+      setNextId_.reset().bind(1, nextId_).run();
+      dirtyDays_.clear();
+      mainCommit_.reset().run();
+      if (requeued > 0) {
+        sb::log::at(sb::log::Level::kWarn, kLog,
+                    "recovered {} received message(s) missing from the routing inbox", requeued);
+      }
+    } catch (...) {
+      rollbackAll();
+      throw;
+    }
+    sb::log::at(sb::log::Level::kInfo, kLog, "store open at {}: {} partition(s), next id {}",
+                options_.dataDir.string(), catalog_.size(), nextId_);
+  }
+
+  // ---------------------------------------------------------------- checkpoints
+  // Copying the WAL back into the database file (and its fsyncs) runs on its own thread and
+  // connections, so the writer thread only appends to the WAL. PASSIVE never blocks the writer.
+  void requestCheckpoint(int day) {
+    {
+      std::lock_guard lock(checkpointMutex_);
+      checkpointWanted_.insert(day);
+    }
+    checkpointCv_.notify_one();
+  }
+
+  void checkpointLoop() {
+    std::map<int, std::unique_ptr<Db>> conns;
+    std::uint64_t epoch = epoch_.load();
+    while (true) {
+      std::set<int> wanted;
+      {
+        std::unique_lock lock(checkpointMutex_);
+        checkpointCv_.wait(lock, [&] { return checkpointStop_ || !checkpointWanted_.empty(); });
+        if (checkpointStop_) return;
+        wanted.swap(checkpointWanted_);
+      }
+      if (epoch != epoch_.load()) {
+        conns.clear();  // retention removed files; do not keep them open
+        epoch = epoch_.load();
+      }
+      for (int day : wanted) {
+        try {
+          auto it = conns.find(day);
+          if (it == conns.end()) {
+            const auto path =
+                options_.dataDir / (day == 0 ? std::string("main.db") : partitionFileName(day));
+            if (!std::filesystem::exists(path)) continue;
+            if (conns.size() >= kMaxOpenPartitions) conns.erase(conns.begin());
+            it = conns.emplace(day, std::make_unique<Db>(path, Db::Mode::kReadWrite)).first;
+          }
+          const int rc = sqlite3_wal_checkpoint_v2(it->second->handle(), nullptr,
+                                                   SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+          if (rc != SQLITE_OK && rc != SQLITE_BUSY) it->second->fail(rc, "checkpoint");
+        } catch (const std::exception& e) {
+          sb::log::at(sb::log::Level::kWarn, kLog, "checkpoint of {} failed: {}", day, e.what());
+          conns.erase(day);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- writer thread
+  void writerLoop() {
+    bool wasBusy = false;
+    while (true) {
+      std::deque<Work> batch;
+      {
+        std::unique_lock lock(mutex_);
+        if (queue_.empty()) {
+          writerIdle_ = true;
+          cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+          writerIdle_ = false;
+          if (queue_.empty()) return;  // closed and drained
+          wasBusy = false;
+        }
+        // Work that arrived while we were committing is taken at once (the batch filled by
+        // itself); after idling, wait briefly so concurrent submitters share one commit.
+        if (!wasBusy && queuedWeight_ < maxBatch_ && !closed_ &&
+            options_.maxCommitDelay.count() > 0) {
+          writerGathering_ = true;
+          cv_.wait_for(lock, options_.maxCommitDelay,
+                       [&] { return queuedWeight_ >= maxBatch_ || closed_; });
+          writerGathering_ = false;
+        }
+        std::size_t weight = 0;
+        while (!queue_.empty() && weight < maxBatch_) {
+          const bool retention = queue_.front().kind == Work::Kind::kRetention;
+          if (retention && !batch.empty()) break;  // retention runs alone
+          weight += queue_.front().weight();
+          queuedWeight_ -= queue_.front().weight();
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+          if (retention) break;
+        }
+      }
+      wasBusy = true;
+      if (batch.size() == 1 && batch.front().kind == Work::Kind::kRetention) {
+        Work& w = batch.front();
+        try {
+          w.promise->set_value(runRetention(w.now));
+        } catch (...) {
+          w.promise->set_exception(std::current_exception());
+        }
+        continue;
+      }
+      executeBatch(batch);
+      trimPartitions();
+    }
+  }
+
+  void executeBatch(std::deque<Work>& batch) {
+    try {
+      beginMain();
+    } catch (const std::exception& e) {
+      // The write lock stayed busy past the timeout (or the disk is gone): retrying item by
+      // item would only wait again for each, so the whole batch fails at once.
+      rollbackAll();
+      sb::log::at(sb::log::Level::kError, kLog, "cannot start a write transaction: {}", e.what());
+      for (auto& w : batch) complete(w, std::current_exception());
+      return;
+    }
+    try {
+      for (auto& w : batch) apply(w);
+      commitAll();
+      for (auto& w : batch) complete(w, nullptr);
+      return;
+    } catch (const std::exception& e) {
+      rollbackAll();
+      if (batch.size() == 1) {
+        sb::log::at(sb::log::Level::kError, kLog, "commit failed: {}", e.what());
+        complete(batch.front(), std::current_exception());
+        return;
+      }
+      sb::log::at(sb::log::Level::kWarn, kLog, "batch of {} failed ({}); retrying one by one",
+                  batch.size(), e.what());
+    }
+    // Isolate the failing work so one bad item does not fail its whole batch.
+    for (auto& w : batch) {
+      w.assignedId = 0;
+      w.result = 0;
+      try {
+        beginMain();
+        apply(w);
+        commitAll();
+        complete(w, nullptr);
+      } catch (const std::exception& e) {
+        rollbackAll();
+        sb::log::at(sb::log::Level::kError, kLog, "commit failed: {}", e.what());
+        complete(w, std::current_exception());
+      }
+    }
+  }
+
+  static std::string describe(const std::exception_ptr& error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      return e.what();
+    } catch (...) {
+      return "store: unknown error";
+    }
+  }
+
+  void complete(Work& w, const std::exception_ptr& error) {
+    if (w.kind == Work::Kind::kIngest) {
+      if (!w.done) return;
+      try {
+        if (error) {
+          w.done(std::nullopt, describe(error));
+        } else {
+          w.done(w.assignedId, std::string());
+        }
+      } catch (const std::exception& e) {
+        sb::log::at(sb::log::Level::kError, kLog, "commit callback threw: {}", e.what());
+      }
+      return;
+    }
+    if (error) {
+      w.promise->set_exception(error);
+    } else {
+      w.promise->set_value(w.result);
+    }
+  }
+
+  Options options_;
+  std::size_t maxBatch_;  // at least 1, so a batch always makes progress
+
+  // Writer thread state (touched only by the writer thread after construction).
+  std::unique_ptr<Db> main_;
+  std::map<int, std::unique_ptr<WritePartition>> parts_;
+  Catalog catalog_;
+  std::set<int> dirtyDays_;
+  MessageId nextId_ = 1;
+  std::int64_t mainVersion_ = -1;
+  std::uint64_t clock_ = 0;
+  Stmt mainBegin_, mainCommit_, dataVersion_, getNextId_, setNextId_, upsertPartition_,
+      deletePartition_, insertToRoute_, selectToRoute_, deleteToRoute_, insertQueue_,
+      markDelivered_, markRetry_, markDead_, countByStatus_, deadOf_, deleteQueue_, requeue_,
+      pendingInRange_, deleteQueueRange_, deleteToRouteRange_, deleteQueueOf_, deleteToRouteOf_;
+
+  WalTarget mainWal_;
+
+  // Checkpoint thread.
+  std::mutex checkpointMutex_;
+  std::condition_variable checkpointCv_;
+  std::set<int> checkpointWanted_;
+  bool checkpointStop_ = false;
+  std::thread checkpointer_;
+
+  // Submission queue.
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Work> queue_;
+  std::size_t queuedWeight_ = 0;
+  bool writerIdle_ = false;
+  bool writerGathering_ = false;
+  bool closed_ = false;
+  std::mutex closeMutex_;
+  std::thread writer_;
+
+  // Read contexts, pooled; bumped epoch makes them close files retention removed.
+  std::mutex readerMutex_;
+  std::vector<std::unique_ptr<ReadContext>> readers_;
+  std::atomic<std::uint64_t> epoch_{0};
+};
+
+// Replaces SQLite's automatic checkpoint (which would run on the writer thread after a commit).
+int onWalCommit(void* arg, sqlite3* db, const char*, int pages) {
+  auto* target = static_cast<WalTarget*>(arg);
+  if (pages >= kBackstopCheckpointPages) {
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (pages >= kCheckpointPages) {
+    target->store->requestCheckpoint(target->day);
+  }
+  return SQLITE_OK;
+}
+
+}  // namespace
+
+}  // namespace sb::store::sqlite
+
+namespace sb::store {
+
+std::unique_ptr<MessageStore> openSqliteStore(const Options& options) {
+  // Process-wide SQLite setting, applied before the first connection: memory statistics take a
+  // global mutex on every allocation, which the writer and readers would contend on.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+  return std::make_unique<sqlite::SqliteStore>(options);
+}
+
+}  // namespace sb::store
