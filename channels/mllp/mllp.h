@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,11 @@ std::string frame(std::string_view payload);
 // events. Bytes outside a frame are reported as junk and skipped. A frame over the maximum is
 // reported once (with its first maxFrameBytes bytes kept) and its remaining bytes discarded up
 // to its end block.
+// Details: a frame ends at its 0x1C end block and is reported at once, so a sender that omits
+// the trailing 0x0D still gets an answer; one 0x0D right after 0x1C is consumed as part of the
+// trailer and any other byte there is treated as the next byte outside a frame. A 0x0B inside a
+// frame is payload data. Junk is reported when the next frame starts or at the end of each
+// feed(), so a long run of junk split over several feeds is reported in several events.
 class FrameDecoder {
  public:
   explicit FrameDecoder(std::size_t maxFrameBytes);
@@ -47,11 +53,11 @@ class FrameDecoder {
 
  private:
   std::size_t maxFrameBytes_;
-  enum class State { kOutside, kInside, kAfterEnd, kDiscarding, kDiscardingAfterEnd } state_ =
-      State::kOutside;
-  std::string buffer_;
-  std::string junk_;
-  std::size_t discarded_ = 0;
+  // kAfterEnd: a frame has just ended at 0x1C; a following 0x0D belongs to its trailer.
+  enum class State { kOutside, kInside, kAfterEnd, kDiscarding } state_ = State::kOutside;
+  std::string buffer_;         // the frame so far (kInside) or the kept prefix (kDiscarding)
+  std::string junk_;           // junk seen in the current feed()
+  std::size_t discarded_ = 0;  // kDiscarding: payload bytes seen beyond the kept prefix
 };
 
 struct TlsOptions {
@@ -108,6 +114,9 @@ class Listener {
   ~Listener();
   void start();
   void stop();  // stops accepting and closes connections
+  // stop() (also run by the destructor) returns only when no MessageHandler callback is running
+  // on another thread and none will start, so the handler may be destroyed after it; it may be
+  // called from inside a callback. Replies still arriving afterwards are dropped.
   std::uint16_t port() const;
   std::size_t connectionCount() const;
 
@@ -133,9 +142,13 @@ struct TransportError : std::runtime_error {
 // Blocking client with its own io_context; connects lazily and reconnects after an error.
 class Client {
  public:
+  // Unreadable TLS files throw TransportError(kTransportTls).
   explicit Client(ClientOptions options);
   ~Client();
-  // Sends one framed message and waits for one framed reply. Throws TransportError.
+  // Sends one framed message and waits for one framed reply. Throws TransportError. Frames the
+  // peer sent before this request are dropped: they cannot be the answer to it. After any error
+  // the connection is closed and the next call reconnects. An oversized reply throws with
+  // kMllpFrameTooLarge, a reply cut off by the peer's close with kMllpTruncatedFrame.
   std::string exchange(std::string_view payload);
   void sendOnly(std::string_view payload);  // frame and write, no reply expected
   std::string receive();                    // wait for one frame
