@@ -11,8 +11,8 @@ namespace sb {
 enum class ErrorCode : std::uint16_t {
   kOk = 0,
   // HL7 v2 input (1xx)
-  kHl7NoMsh = 101,              // message does not start with MSH
-  kHl7BadEncodingChars = 102,   // MSH-1/MSH-2 unusable
+  kHl7NoMsh = 101,             // message does not start with MSH
+  kHl7BadEncodingChars = 102,  // MSH-1/MSH-2 unusable
   kHl7RequiredFieldMissing = 103,
   kHl7SegmentSequence = 104,
   kHl7DataType = 105,
@@ -35,9 +35,9 @@ enum class ErrorCode : std::uint16_t {
   kConfigInvalid = 401,
   kScriptError = 402,
   // Delivery (5xx)
-  kDeliveryRejected = 501,      // peer answered AE/AR or a permanent error
-  kDeliveryFailed = 502,        // transient failure, retried
-  kDeliveryDeadLetter = 503,    // attempts exhausted
+  kDeliveryRejected = 501,    // peer answered AE/AR or a permanent error
+  kDeliveryFailed = 502,      // transient failure, retried
+  kDeliveryDeadLetter = 503,  // attempts exhausted
   kInternal = 900,
 };
 

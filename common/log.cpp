@@ -11,8 +11,12 @@ std::mutex gWriteMutex;
 constexpr std::string_view kNames[] = {"debug", "info", "warn", "error", "off"};
 }  // namespace
 
-Level threshold() { return gThreshold.load(std::memory_order_relaxed); }
-void setThreshold(Level level) { gThreshold.store(level, std::memory_order_relaxed); }
+Level threshold() {
+  return gThreshold.load(std::memory_order_relaxed);
+}
+void setThreshold(Level level) {
+  gThreshold.store(level, std::memory_order_relaxed);
+}
 
 bool parseLevel(std::string_view text, Level& out) {
   for (int i = 0; i < 5; ++i) {

@@ -3,8 +3,8 @@
 // contents may appear only at debug.
 #pragma once
 
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 #include <string_view>
 
 namespace sb::log {
@@ -18,8 +18,7 @@ bool parseLevel(std::string_view text, Level& out);
 void write(Level level, std::string_view component, std::string_view text);
 
 template <typename... Args>
-void at(Level level, std::string_view component, fmt::format_string<Args...> fmt,
-        Args&&... args) {
+void at(Level level, std::string_view component, fmt::format_string<Args...> fmt, Args&&... args) {
   if (level < threshold()) return;
   write(level, component, fmt::format(fmt, std::forward<Args>(args)...));
 }

@@ -16,11 +16,15 @@
 
 namespace sb::test {
 
-std::filesystem::path sourceDir() { return SB_SOURCE_DIR; }
+std::filesystem::path sourceDir() {
+  return SB_SOURCE_DIR;
+}
 std::filesystem::path fixturePath(const std::string& relative) {
   return sourceDir() / "fixtures" / relative;
 }
-std::string binaryPath() { return SB_BINARY_PATH; }
+std::string binaryPath() {
+  return SB_BINARY_PATH;
+}
 
 std::string readFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -129,7 +133,9 @@ CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::seco
       ::waitpid(pid, &status, 0);
       break;
     }
-    struct timespec ts{0, 2 * 1000 * 1000};
+    struct timespec ts {
+      0, 2 * 1000 * 1000
+    };
     nanosleep(&ts, nullptr);
   }
   ::close(pipefd[0]);
@@ -165,7 +171,9 @@ void EngineProcess::terminate() {
       pid_ = -1;
       return;
     }
-    struct timespec ts{0, 20 * 1000 * 1000};
+    struct timespec ts {
+      0, 20 * 1000 * 1000
+    };
     nanosleep(&ts, nullptr);
   }
   kill9();

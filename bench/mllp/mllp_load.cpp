@@ -1,0 +1,153 @@
+// MLLP load client: N connections, each sending M messages one after another (send, wait for the
+// ACK), the way hospital systems send. Reports throughput and ACK latency percentiles as one JSON
+// line. With --wait-dir it also waits until the engine delivered everything to a file
+// destination and reports the end-to-end rate.
+//
+// usage: mllp_load --port P [--connections N] [--messages M] [--wait-dir DIR --expect K]
+//                  FIXTURE...
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "channels/mllp/mllp.h"
+#include "parsers/hl7v2/hl7v2.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::string> loadMessages(const std::vector<std::string>& files) {
+  std::vector<std::string> out;
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    // Fixture files use LF; MLLP peers expect CR segment terminators.
+    std::replace(text.begin(), text.end(), '\n', '\r');
+    std::size_t start = 0;
+    while (start < text.size()) {
+      std::size_t next = text.find("\rMSH|", start + 1);
+      std::string m =
+          text.substr(start, next == std::string::npos ? std::string::npos : next + 1 - start);
+      // Collapse blank lines the conversion may have produced.
+      std::string clean;
+      for (char c : m) {
+        if (c == '\r' && (clean.empty() || clean.back() == '\r')) continue;
+        clean.push_back(c);
+      }
+      // A message that asks for no acknowledgment (MSH-15 "NE") would stall a
+      // send-and-wait client: leave those out of the load.
+      auto parsed = sb::hl7::Message::parse(clean);
+      if (parsed.ok() && parsed.message->header().acceptAckType != "NE") out.push_back(clean);
+      if (next == std::string::npos) break;
+      start = next + 1;
+    }
+  }
+  return out;
+}
+
+std::size_t countFiles(const std::filesystem::path& dir) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().filename().string()[0] != '.') ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  unsigned short port = 0;
+  int connections = 1;
+  int perConnection = 1000;
+  std::string waitDir;
+  std::size_t expect = 0;
+  std::vector<std::string> files;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&] { return std::string(argv[++i]); };
+    if (a == "--port")
+      port = static_cast<unsigned short>(std::stoi(next()));
+    else if (a == "--connections")
+      connections = std::stoi(next());
+    else if (a == "--messages")
+      perConnection = std::stoi(next());
+    else if (a == "--wait-dir")
+      waitDir = next();
+    else if (a == "--expect")
+      expect = std::stoul(next());
+    else
+      files.push_back(a);
+  }
+  const auto messages = loadMessages(files);
+  if (port == 0 || messages.empty()) {
+    std::cerr << "usage: mllp_load --port P [--connections N] [--messages M] "
+                 "[--wait-dir DIR --expect K] FIXTURE...\n";
+    return 2;
+  }
+  std::vector<std::vector<double>> latencies(connections);
+  std::atomic<int> failures{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      sb::mllp::ClientOptions o;
+      o.port = port;
+      sb::mllp::Client client(o);
+      latencies[c].reserve(perConnection);
+      for (int i = 0; i < perConnection; ++i) {
+        const auto& m = messages[(c * 7919 + i) % messages.size()];
+        const auto t0 = Clock::now();
+        try {
+          const std::string ack = client.exchange(m);
+          const auto summary = sb::hl7::readAck(ack);
+          if (!summary || (summary->code != "AA" && summary->code != "CA")) ++failures;
+        } catch (const std::exception&) {
+          ++failures;
+          client.close();
+        }
+        latencies[c].push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double ackSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+  double deliveredSeconds = 0;
+  if (!waitDir.empty()) {
+    const auto deadline = Clock::now() + std::chrono::seconds(300);
+    while (countFiles(waitDir) < expect && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    deliveredSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  const auto pct = [&](double p) {
+    return all.empty() ? 0.0
+                       : all[std::min(all.size() - 1, static_cast<std::size_t>(p * all.size()))];
+  };
+  const double total = static_cast<double>(connections) * perConnection;
+  std::cout << fmt::format(
+      "{{\"connections\":{},\"messages\":{},\"failures\":{},\"ack_seconds\":{:.3f},"
+      "\"acked_per_sec\":{:.0f},\"p50_us\":{:.0f},\"p99_us\":{:.0f}{}}}\n",
+      connections, static_cast<long>(total), failures.load(), ackSeconds, total / ackSeconds,
+      pct(0.50), pct(0.99),
+      waitDir.empty()
+          ? std::string()
+          : fmt::format(",\"delivered_seconds\":{:.3f},\"delivered_per_sec\":{:.0f},"
+                        "\"delivered\":{}",
+                        deliveredSeconds, total / deliveredSeconds, countFiles(waitDir)));
+  return failures == 0 ? 0 : 1;
+}

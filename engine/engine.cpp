@@ -1,0 +1,264 @@
+#include "engine/engine.h"
+
+#include <random>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace sb::engine {
+namespace {
+
+constexpr std::size_t kRoutingBatch = 512;
+constexpr std::size_t kDeliveryBatch = 128;
+// How often idle workers look at the store anyway: `switchboard reprocess` runs in another
+// process and cannot wake them.
+constexpr std::chrono::milliseconds kIdlePoll{250};
+constexpr store::Millis kRetentionEveryMs = 3600 * 1000;
+// Routing and delivery are off the ACK path, so they can wait a moment for company: a batch of
+// hundreds costs about as many page writes as a batch of one. Only when the previous batch was
+// small (light load) does the wait apply; under heavy load batches fill by themselves.
+constexpr std::chrono::milliseconds kLinger{4};
+
+}  // namespace
+
+void Signal::notify() {
+  {
+    std::lock_guard lock(mutex_);
+    notified_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Signal::wait(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  cv_.wait_for(lock, timeout, [this] { return notified_; });
+  notified_ = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+DeliveryWorker::DeliveryWorker(DestinationPlan& destination, store::MessageStore& store)
+    : destination_(destination), store_(store) {}
+
+DeliveryWorker::~DeliveryWorker() {
+  stop();
+}
+
+void DeliveryWorker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void DeliveryWorker::stop() {
+  stopping_ = true;
+  signal_.notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void DeliveryWorker::run() {
+  std::mt19937_64 rng(std::random_device{}());
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const RetryPolicy& policy = destination_.retry;
+  std::vector<store::DeliveryOutcome> outcomes;
+  const auto flush = [&] {
+    if (outcomes.empty()) return;
+    store_.recordDeliveries(outcomes);
+    outcomes.clear();
+  };
+  while (!stopping_) {
+    std::vector<store::QueueItem> items;
+    try {
+      items = store_.pendingDeliveries(destination_.name, kDeliveryBatch);
+    } catch (const std::exception& e) {
+      log::at(log::Level::kError, "deliver", "destination {}: reading the queue failed: {}",
+              destination_.name, e.what());
+      signal_.wait(std::chrono::seconds(1));
+      continue;
+    }
+    if (items.empty()) {
+      signal_.wait(kIdlePoll);
+      if (!stopping_) std::this_thread::sleep_for(kLinger);
+      continue;
+    }
+    for (const auto& item : items) {
+      if (stopping_) break;
+      const store::Millis now = store::nowMillis();
+      if (item.nextAttemptAt > now) {
+        // FIFO: the head waits out its backoff and everything behind it waits too.
+        flush();
+        signal_.wait(std::min(kIdlePoll * 4, std::chrono::milliseconds(item.nextAttemptAt - now)));
+        break;
+      }
+      channels::SendResult result;
+      try {
+        result = destination_.sender->send(item);
+      } catch (const std::exception& e) {
+        result = channels::SendResult::retry(fmt::format("sender failed: {}", e.what()));
+      }
+      store::DeliveryOutcome outcome;
+      outcome.queueId = item.queueId;
+      outcome.messageId = item.messageId;
+      outcome.at = store::nowMillis();
+      outcome.response = std::move(result.response);
+      outcome.error = result.error;
+      const int attempts = item.attempts + 1;
+      if (result.status == channels::SendStatus::kOk) {
+        outcome.result = store::DeliveryResult::kDelivered;
+        outcomes.push_back(std::move(outcome));
+        continue;
+      }
+      if (result.status == channels::SendStatus::kRetry && attempts < policy.maxAttempts) {
+        outcome.result = store::DeliveryResult::kRetry;
+        outcome.nextAttemptAt = outcome.at + policy.backoffMillis(attempts, unit(rng));
+        log::at(log::Level::kWarn, "deliver",
+                "destination {}: message {} attempt {}/{} failed, retry in {} ms: {}",
+                destination_.name, item.messageId, attempts, policy.maxAttempts,
+                outcome.nextAttemptAt - outcome.at, result.error);
+        outcomes.push_back(std::move(outcome));
+        flush();
+        break;
+      }
+      outcome.result = store::DeliveryResult::kDead;
+      log::at(log::Level::kError, "deliver",
+              "destination {}: message {} dead-lettered after {} attempt(s): {}", destination_.name,
+              item.messageId, attempts, result.error);
+      outcomes.push_back(std::move(outcome));
+    }
+    flush();
+  }
+  flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+Engine::Engine(const std::filesystem::path& configFile, const Overrides& overrides) {
+  config::Errors errors;
+  auto plan = loadPlan(configFile, overrides, errors);
+  if (!plan) throw std::runtime_error(errors.joined());
+  plan_ = std::move(*plan);
+  log::setThreshold(plan_.settings.logLevel);
+  std::filesystem::create_directories(plan_.settings.dataDir);
+  store::Options options;
+  options.dataDir = plan_.settings.dataDir;
+  options.durability = plan_.settings.durability;
+  options.retentionDays = plan_.settings.retentionDays;
+  store_ = store::openSqliteStore(options);
+  Registry registry;
+  registerAll(registry);
+  channels::BuildContext ctx;
+  ctx.configDir = plan_.settings.configFile.parent_path();
+  ctx.dataDir = plan_.settings.dataDir;
+  ctx.durability = plan_.settings.durability;
+  ctx.io = &io_;
+  ctx.sink = this;
+  if (!buildPlan(plan_, registry, ctx, errors)) throw std::runtime_error(errors.joined());
+  for (const auto& w : plan_.warnings) log::at(log::Level::kWarn, "config", "{}", w);
+}
+
+Engine::~Engine() {
+  stop();
+}
+
+void Engine::start() {
+  if (started_) return;
+  started_ = true;
+  for (auto& d : plan_.destinations) {
+    workers_.push_back(std::make_unique<DeliveryWorker>(d, *store_));
+    workers_.back()->start();
+  }
+  router_ = std::thread([this] { routeLoop(); });
+  work_.emplace(io_.get_executor());
+  for (int i = 0; i < plan_.settings.ioThreads; ++i) {
+    ioThreads_.emplace_back([this] { io_.run(); });
+  }
+  for (auto& s : plan_.sources) {
+    s.source->start();
+    log::at(log::Level::kInfo, "engine", "channel {} listening: {}", s.name, s.source->describe());
+  }
+  log::at(log::Level::kInfo, "engine",
+          "started: {} channel(s), {} destination(s), {} route(s), "
+          "data in {}",
+          plan_.sources.size(), plan_.destinations.size(), plan_.routes.routes().size(),
+          plan_.settings.dataDir.string());
+}
+
+void Engine::stop() {
+  if (!started_) {
+    if (store_) store_->close();
+    return;
+  }
+  started_ = false;
+  for (auto& s : plan_.sources) s.source->stop();
+  stopping_ = true;
+  routerSignal_.notify();
+  if (router_.joinable()) router_.join();
+  for (auto& w : workers_) w->stop();
+  // Pending commits run their callbacks (ACKs) before the I/O threads go away.
+  store_->close();
+  work_.reset();
+  io_.stop();
+  for (auto& t : ioThreads_) t.join();
+  ioThreads_.clear();
+  log::at(log::Level::kInfo, "engine", "stopped");
+}
+
+void Engine::routeLoop() {
+  store::Millis nextRetention = 0;
+  std::vector<store::StoredMessage> batch;
+  while (!stopping_) {
+    try {
+      const store::Millis now = store::nowMillis();
+      if (now >= nextRetention) {
+        const auto dropped = store_->applyRetention(now);
+        if (dropped > 0) {
+          log::at(log::Level::kInfo, "store", "retention dropped {} partition(s)", dropped);
+        }
+        nextRetention = now + kRetentionEveryMs;
+      }
+      batch = store_->takeForRouting(kRoutingBatch);
+      if (batch.empty()) {
+        routerSignal_.wait(kIdlePoll);
+        if (!stopping_) std::this_thread::sleep_for(kLinger);
+        continue;
+      }
+      routeBatch(batch);
+      if (batch.size() < kRoutingBatch / 4) std::this_thread::sleep_for(kLinger);
+    } catch (const std::exception& e) {
+      log::at(log::Level::kError, "route", "routing failed: {}", e.what());
+      routerSignal_.wait(std::chrono::seconds(1));
+    }
+  }
+}
+
+void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
+  std::vector<store::RoutingOutcome> outcomes;
+  outcomes.reserve(batch.size());
+  std::vector<bool> wake(workers_.size(), false);
+  for (const auto& m : batch) {
+    store::RoutingOutcome o;
+    o.messageId = m.summary.id;
+    o.generation = m.summary.generation;
+    routes::RoutingResult r = plan_.routes.decide(m.summary);
+    o.decisions = std::move(r.decisions);
+    if (r.destinations.empty()) {
+      o.status = store::MessageStatus::kFiltered;
+      if (o.decisions.empty()) {
+        o.decisions.push_back(
+            {"", false,
+             fmt::format("no route takes messages from channel '{}'", m.summary.channel)});
+      }
+    } else {
+      o.status = store::MessageStatus::kRouted;
+      for (auto& d : r.destinations) {
+        for (std::size_t i = 0; i < plan_.destinations.size(); ++i) {
+          if (plan_.destinations[i].name == d) wake[i] = true;
+        }
+        o.enqueue.push_back({std::move(d), std::nullopt});
+      }
+    }
+    outcomes.push_back(std::move(o));
+  }
+  store_->recordRouting(outcomes);
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    if (wake[i]) workers_[i]->wake();
+  }
+}
+
+}  // namespace sb::engine

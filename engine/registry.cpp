@@ -1,0 +1,30 @@
+#include "engine/registry.h"
+
+#include "channels/file/file_sender.h"
+#include "channels/mllp/mllp_connector.h"
+
+namespace sb::engine {
+
+const channels::SourceFactory* Registry::source(std::string_view type) const {
+  for (const auto& f : sources_) {
+    if (f.type == type) return &f;
+  }
+  return nullptr;
+}
+
+const channels::SenderFactory* Registry::sender(std::string_view type) const {
+  for (const auto& f : senders_) {
+    if (f.type == type) return &f;
+  }
+  return nullptr;
+}
+
+void registerAll(Registry& registry) {
+  // Listeners
+  registry.add(channels::mllp_connector::mllpSourceFactory());
+  // Senders
+  registry.add(channels::mllp_connector::mllpSenderFactory());
+  registry.add(channels::file::fileSenderFactory());
+}
+
+}  // namespace sb::engine

@@ -1,0 +1,214 @@
+// End to end with the real binary: MLLP in, store, route, deliver; order kept; outages survived;
+// dead letters reprocessed.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "parsers/hl7v2/hl7v2.h"
+#include "tests/e2e/e2e_support.h"
+
+namespace sb::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string fileConfig(unsigned short port) {
+  return fmt::format(R"(
+channel "in" {{ type = "mllp", listen = "127.0.0.1:{}" }}
+destination "folder" {{ type = "file", directory = "out", filename = "{{seq}}_{{control_id}}.hl7" }}
+route "all" {{ from = "in", to = "folder" }}
+)",
+                     port);
+}
+
+std::string mllpConfig(unsigned short port, unsigned short downstream, int maxAttempts) {
+  return fmt::format(R"(
+channel "in" {{ type = "mllp", listen = "127.0.0.1:{}" }}
+destination "lab" {{
+  type = "mllp", connect = "127.0.0.1:{}", connect_timeout = 1, response_timeout = 2,
+  retry = {{ max_attempts = {}, initial_backoff = 0.05, max_backoff = 0.3, jitter = 0.1 }},
+}}
+route "all" {{ from = "in", to = "lab" }}
+)",
+                     port, downstream, maxAttempts);
+}
+
+TEST(EndToEnd, ThousandMessagesOverFourConnectionsAllDeliveredInOrderPerConnection) {
+  const auto port = test::freePort();
+  Engine engine(fileConfig(port));
+  engine.waitPort(port);
+  engine.start();
+
+  constexpr int kConnections = 4;
+  constexpr int kPerConnection = 250;
+  std::vector<std::thread> senders;
+  std::atomic<int> accepted{0};
+  for (int c = 0; c < kConnections; ++c) {
+    senders.emplace_back([&, c] {
+      mllp::ClientOptions o;
+      o.port = port;
+      mllp::Client client(o);
+      for (int i = 0; i < kPerConnection; ++i) {
+        const auto ack = client.exchange(adtMessage(fmt::format("C{}-{:04d}", c, i)));
+        const auto summary = hl7::readAck(ack);
+        if (summary && summary->code == "AA") ++accepted;
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  EXPECT_EQ(accepted.load(), kConnections * kPerConnection);
+
+  const auto out = engine.dataDir() / "out";
+  ASSERT_TRUE(test::waitFor([&] { return listFiles(out).size() == 1000; }, 60s))
+      << "delivered " << listFiles(out).size();
+  // Files are named by queue position: within each connection the control ids must ascend.
+  std::map<int, int> lastPerConnection;
+  for (const auto& f : listFiles(out)) {
+    const std::string control = controlIdOf(test::readFile(f));
+    ASSERT_EQ(control.size(), 7u) << f;
+    const int conn = control[1] - '0';
+    const int seq = std::stoi(control.substr(3));
+    auto [it, inserted] = lastPerConnection.emplace(conn, seq);
+    if (!inserted) {
+      EXPECT_GT(seq, it->second) << "out of order on connection " << conn;
+      it->second = seq;
+    }
+  }
+  EXPECT_EQ(lastPerConnection.size(), 4u);
+  const auto delivered =
+      engine.cli({"messages", "--status", "delivered", "--limit", "2000", "--json"});
+  EXPECT_EQ(delivered.exitCode, 0);
+  std::size_t count = 0;
+  for (std::size_t p = delivered.out.find("\"id\":"); p != std::string::npos;
+       p = delivered.out.find("\"id\":", p + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 1000u);
+}
+
+TEST(EndToEnd, DestinationDownThenBackReceivesEverythingInOrder) {
+  const auto port = test::freePort();
+  const auto downstreamPort = test::freePort();
+  Engine engine(mllpConfig(port, downstreamPort, 1000));
+  engine.waitPort(port);
+  engine.start();
+
+  mllp::ClientOptions o;
+  o.port = port;
+  mllp::Client client(o);
+  std::vector<std::string> sent;
+  for (int i = 0; i < 40; ++i) {
+    sent.push_back(fmt::format("DOWN-{:03d}", i));
+    ASSERT_EQ(hl7::readAck(client.exchange(adtMessage(sent.back())))->code, "AA");
+  }
+  // The destination is down: attempts fail and are recorded.
+  ASSERT_TRUE(test::waitFor(
+      [&] {
+        auto r = engine.cli({"messages", "show", "1", "--json"});
+        return r.out.find("\"outcome\":\"retry\"") != std::string::npos;
+      },
+      30s));
+  Receiver receiver(downstreamPort);
+  // More traffic while it recovers.
+  for (int i = 40; i < 60; ++i) {
+    sent.push_back(fmt::format("DOWN-{:03d}", i));
+    ASSERT_EQ(hl7::readAck(client.exchange(adtMessage(sent.back())))->code, "AA");
+  }
+  ASSERT_TRUE(test::waitFor([&] { return receiver.count() >= sent.size(); }, 60s))
+      << receiver.count();
+  std::vector<std::string> got;
+  for (const auto& m : receiver.received()) got.push_back(controlIdOf(m));
+  EXPECT_EQ(got, sent);
+}
+
+TEST(EndToEnd, FailingDestinationDeadLettersAndReprocessBringsMessagesBack) {
+  const auto port = test::freePort();
+  Receiver receiver;
+  receiver.setAnswer("AR");  // on_ar defaults to "dead"
+  Engine engine(mllpConfig(port, receiver.port(), 3));
+  engine.waitPort(port);
+  engine.start();
+  mllp::ClientOptions o;
+  o.port = port;
+  mllp::Client client(o);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(hl7::readAck(client.exchange(adtMessage(fmt::format("DL-{}", i))))->code, "AA");
+  }
+  ASSERT_TRUE(test::waitFor(
+      [&] {
+        auto r = engine.cli({"messages", "--status", "error", "--json"});
+        return std::count(r.out.begin(), r.out.end(), '{') == 5;
+      },
+      30s));
+  auto shown = engine.cli({"messages", "show", "1", "--json"});
+  EXPECT_NE(shown.out.find("\"status\":\"dead\""), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("peer answered AR"), std::string::npos) << shown.out;
+  EXPECT_EQ(receiver.count(), 0u);
+
+  receiver.setAnswer("AA");
+  auto r = engine.cli({"reprocess", "--dead-letter", "lab"});
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_EQ(r.out, "5 dead-lettered message(s) of lab requeued\n");
+  ASSERT_TRUE(test::waitFor([&] { return receiver.count() == 5; }, 30s)) << receiver.count();
+  std::vector<std::string> got;
+  for (const auto& m : receiver.received()) got.push_back(controlIdOf(m));
+  EXPECT_EQ(got, (std::vector<std::string>{"DL-0", "DL-1", "DL-2", "DL-3", "DL-4"}));
+  ASSERT_TRUE(test::waitFor(
+      [&] {
+        auto d = engine.cli({"messages", "--status", "delivered", "--json"});
+        return std::count(d.out.begin(), d.out.end(), '{') == 5;
+      },
+      30s));
+}
+
+TEST(EndToEnd, ReprocessByIdDeliversAgain) {
+  const auto port = test::freePort();
+  Engine engine(fileConfig(port));
+  engine.waitPort(port);
+  engine.start();
+  mllp::ClientOptions o;
+  o.port = port;
+  mllp::Client client(o);
+  ASSERT_EQ(hl7::readAck(client.exchange(adtMessage("REPRO-1")))->code, "AA");
+  const auto out = engine.dataDir() / "out";
+  ASSERT_TRUE(test::waitFor([&] { return listFiles(out).size() == 1; }, 30s));
+  auto r = engine.cli({"reprocess", "1"});
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_EQ(r.out, "1 of 1 message(s) queued for routing again\n");
+  // A new queue entry (new position) means a second file with the same control id.
+  ASSERT_TRUE(test::waitFor([&] { return listFiles(out).size() == 2; }, 30s));
+  for (const auto& f : listFiles(out)) EXPECT_EQ(controlIdOf(test::readFile(f)), "REPRO-1");
+  auto missing = engine.cli({"reprocess", "999999"});
+  EXPECT_EQ(missing.exitCode, 1);
+  EXPECT_EQ(missing.out, "0 of 1 message(s) queued for routing again\n");
+}
+
+TEST(EndToEnd, FilteredMessagesKeepTheReason) {
+  const auto port = test::freePort();
+  Engine engine(fmt::format(R"(
+channel "in" {{ type = "mllp", listen = "127.0.0.1:{}" }}
+destination "folder" {{ type = "file", directory = "out" }}
+route "labs_only" {{ from = "in", filter = {{ message_type = "ORU" }}, to = "folder" }}
+)",
+                            port));
+  engine.waitPort(port);
+  engine.start();
+  mllp::ClientOptions o;
+  o.port = port;
+  mllp::Client client(o);
+  ASSERT_EQ(hl7::readAck(client.exchange(adtMessage("FILT-1")))->code, "AA");
+  ASSERT_TRUE(test::waitFor(
+      [&] {
+        auto r = engine.cli({"messages", "--status", "filtered", "--json"});
+        return r.out.find("FILT-1") != std::string::npos;
+      },
+      30s));
+  auto shown = engine.cli({"messages", "show", "1", "--json"});
+  EXPECT_NE(shown.out.find("message type 'ADT' not in [ORU]"), std::string::npos) << shown.out;
+}
+
+}  // namespace
+}  // namespace sb::e2e

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine (as root): install, build, run every test.
+#   1. Release build, all tests (unit, component, e2e with the real binary and real peers)
+#   2. ASan+UBSan build, the unit-labelled tests
+#   3. libFuzzer targets built with clang and run briefly on the fixtures
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+
+bash tools/install-deps.sh
+# Real peers for interop tests (npm registry): @medplum/hl7's Hl7Server.
+if [ -f tests/peers/package.json ]; then
+  (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "== Release build and all tests"
+BUILD_DIR=build bash tools/build.sh -DSWITCHBOARD_BENCH=ON
+(cd build && ctest --output-on-failure -j"$JOBS" --timeout 900)
+
+echo "== ASan+UBSan build, unit tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWITCHBOARD_SANITIZE=ON \
+  -DSWITCHBOARD_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$JOBS"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$JOBS" -L unit --timeout 900)
+
+echo "== Fuzz targets (short run each)"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DSWITCHBOARD_FUZZ=ON -DSWITCHBOARD_TESTS=OFF \
+  -DSWITCHBOARD_BENCH=OFF -DSWITCHBOARD_WERROR=OFF >/dev/null
+cmake --build build-fuzz -j"$JOBS"
+for fuzzer in $(find build-fuzz -type f -name "fuzz_*" -perm -u+x); do
+  [ -x "$fuzzer" ] || continue
+  name=$(basename "$fuzzer")
+  corpus=$(mktemp -d)
+  seeds=fixtures/hl7v2
+  "$fuzzer" -max_total_time=30 -max_len=65536 "$corpus" "$seeds" 2>&1 | tail -n 2
+  rm -rf "$corpus"
+  echo "$name: no crash in 30 s"
+done
