@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <pthread.h>
+
 #include <random>
 #include <unordered_map>
 
@@ -44,7 +46,11 @@ DeliveryWorker::~DeliveryWorker() {
 }
 
 void DeliveryWorker::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    // Thread names show in top -H, perf and gdb; Linux allows 15 characters.
+    pthread_setname_np(pthread_self(), ("sb-out-" + destination_.name).substr(0, 15).c_str());
+    run();
+  });
 }
 
 void DeliveryWorker::stop() {
@@ -107,7 +113,9 @@ void DeliveryWorker::run() {
       }
       if (result.status == channels::SendStatus::kRetry && attempts < policy.maxAttempts) {
         outcome.result = store::DeliveryResult::kRetry;
-        outcome.nextAttemptAt = outcome.at + policy.backoffMillis(attempts, unit(rng));
+        outcome.nextAttemptAt =
+            outcome.at + (result.retryAfterMillis ? *result.retryAfterMillis
+                                                  : policy.backoffMillis(attempts, unit(rng)));
         log::at(log::Level::kWarn, "deliver",
                 "destination {}: message {} attempt {}/{} failed, retry in {} ms: {}",
                 destination_.name, item.messageId, attempts, policy.maxAttempts,
@@ -163,10 +171,16 @@ void Engine::start() {
     workers_.push_back(std::make_unique<DeliveryWorker>(d, *store_));
     workers_.back()->start();
   }
-  router_ = std::thread([this] { routeLoop(); });
+  router_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "sb-router");
+    routeLoop();
+  });
   work_.emplace(io_.get_executor());
   for (int i = 0; i < plan_.settings.ioThreads; ++i) {
-    ioThreads_.emplace_back([this] { io_.run(); });
+    ioThreads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "sb-io");
+      io_.run();
+    });
   }
   for (auto& s : plan_.sources) {
     s.source->start();

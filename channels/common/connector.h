@@ -31,6 +31,8 @@ struct SendResult {
   SendStatus status = SendStatus::kOk;
   std::string response;  // what the peer answered, kept with the attempt
   std::string error;     // for kRetry / kError, no PHI
+  // For kRetry: the peer said when to come back (HTTP Retry-After); overrides the backoff.
+  std::optional<std::int64_t> retryAfterMillis;
   static SendResult ok(std::string response = {}) {
     return {SendStatus::kOk, std::move(response), {}};
   }

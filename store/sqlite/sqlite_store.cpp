@@ -12,6 +12,7 @@
 //    counter, routing inbox); it never leaves main.db pointing at rows that do not exist.
 //  * Reads use a pool of read contexts, each with its own connections.
 #include "store/sqlite/sqlite_store.h"
+#include <pthread.h>
 
 #include <fmt/format.h>
 
@@ -433,8 +434,14 @@ class SqliteStore final : public MessageStore {
     migrate(*main_, SchemaTarget::kMain);
     prepareMain();
     reconcile();
-    checkpointer_ = std::thread([this] { checkpointLoop(); });
-    writer_ = std::thread([this] { writerLoop(); });
+    checkpointer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "sb-checkpoint");
+      checkpointLoop();
+    });
+    writer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "sb-writer");
+      writerLoop();
+    });
   }
 
   ~SqliteStore() override { close(); }
