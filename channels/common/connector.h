@@ -34,13 +34,13 @@ struct SendResult {
   // For kRetry: the peer said when to come back (HTTP Retry-After); overrides the backoff.
   std::optional<std::int64_t> retryAfterMillis;
   static SendResult ok(std::string response = {}) {
-    return {SendStatus::kOk, std::move(response), {}};
+    return {SendStatus::kOk, std::move(response), {}, std::nullopt};
   }
   static SendResult retry(std::string error, std::string response = {}) {
-    return {SendStatus::kRetry, std::move(response), std::move(error)};
+    return {SendStatus::kRetry, std::move(response), std::move(error), std::nullopt};
   }
   static SendResult fail(std::string error, std::string response = {}) {
-    return {SendStatus::kError, std::move(response), std::move(error)};
+    return {SendStatus::kError, std::move(response), std::move(error), std::nullopt};
   }
 };
 
