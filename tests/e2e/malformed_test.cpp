@@ -165,3 +165,26 @@ TEST_F(Malformed, RejectedMessagesAreStoredAndSearchable) {
 
 }  // namespace
 }  // namespace sb::e2e
+
+namespace sb::e2e {
+namespace {
+
+// A whole batch file in one frame: every message is committed and the answer is a batch of
+// ACKs in order (BHS, one ACK per message, BTS with the count).
+TEST_F(Malformed, BatchInOneFrameIsSplitAndAnsweredWithABatchOfAcks) {
+  RawClient c(port_);
+  c.send(framed(test::readFile(test::fixturePath("hl7v2/batch.hl7"))));
+  const std::string answer = c.readFrame();
+  ASSERT_EQ(answer.substr(0, 4), "BHS|") << answer;
+  std::vector<std::string> msa;
+  for (std::size_t p = answer.find("MSA|"); p != std::string::npos; p = answer.find("MSA|", p + 1)) {
+    msa.push_back(answer.substr(p, answer.find('\r', p) - p));
+  }
+  EXPECT_EQ(msa, (std::vector<std::string>{"MSA|AA|B1M1", "MSA|AA|B1M2", "MSA|AA|B2M1"}));
+  EXPECT_NE(answer.find("\rBTS|3\r"), std::string::npos) << answer;
+  const auto r = engine_->cli({"messages", "--control-id", "B1M2", "--json"});
+  EXPECT_NE(r.out.find("\"control_id\":\"B1M2\""), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace sb::e2e
