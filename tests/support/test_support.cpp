@@ -109,10 +109,11 @@ pid_t spawn(const std::vector<std::string>& argv, int stdoutFd, int stderrFd) {
 }
 }  // namespace
 
-CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::seconds timeout,
+                         bool withStderr) {
   int pipefd[2];
   if (::pipe(pipefd) != 0) throw std::runtime_error("pipe failed");
-  pid_t pid = spawn(argv, pipefd[1], -1);
+  pid_t pid = spawn(argv, pipefd[1], withStderr ? pipefd[1] : -1);
   ::close(pipefd[1]);
   CommandResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;

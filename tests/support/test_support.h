@@ -38,7 +38,8 @@ struct CommandResult {
   std::string out;
 };
 CommandResult runCommand(const std::vector<std::string>& argv,
-                         std::chrono::seconds timeout = std::chrono::seconds(120));
+                         std::chrono::seconds timeout = std::chrono::seconds(120),
+                         bool withStderr = false);
 
 // The real `switchboard` binary as a child process; stderr goes to `logFile`.
 class EngineProcess {

@@ -1,0 +1,99 @@
+// The CLI as a user runs it: exact output and exit codes.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "tests/e2e/e2e_support.h"
+
+namespace sb::e2e {
+namespace {
+
+test::CommandResult run(std::vector<std::string> args) {
+  args.insert(args.begin(), test::binaryPath());
+  return test::runCommand(args);
+}
+
+TEST(Cli, ParsePrintsTheTreeAsJson) {
+  test::TempDir dir;
+  const auto file = dir.path() / "m.hl7";
+  test::writeFile(
+      file, "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|X1|P|2.5\rPID|1||123^^^H^MR~456||DOE^JANE\r");
+  const auto r = run({"parse", file.string()});
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_EQ(
+      r.out,
+      "{\"segments\":[{\"name\":\"MSH\",\"fields\":[\"|\",\"^~\\\\&\",\"A\",\"B\",\"C\",\"D\","
+      "\"20260101\",\"\",[\"ADT\",\"A01\"],\"X1\",\"P\",\"2.5\"]},{\"name\":\"PID\",\"fields\":"
+      "[\"1\",\"\",{\"repetitions\":[[\"123\",\"\",\"\",\"H\",\"MR\"],\"456\"]},\"\",[\"DOE\","
+      "\"JANE\"]]}]}\n");
+}
+
+TEST(Cli, ParseValidatePrintsFindingsAndTheAckAndFails) {
+  test::TempDir dir;
+  const auto file = dir.path() / "bad.hl7";
+  test::writeFile(file, "MSH|^~\\&|A|B|C|D|20260101||ADT^A01||P|2.5\r");
+  const auto r = run({"parse", "--validate", file.string()});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.out.find("\"valid\":false"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("{\"code\":\"SB-103\",\"hl7_error_code\":101,\"severity\":\"error\","
+                       "\"location\":\"MSH[1]-10\",\"text\":\"MSH-10 is required\"}"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\\rMSA|AE|\\rERR||MSH^1^10|101^Required field missing^HL70357|E||||"
+                       "MSH-10 is required\\r"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(Cli, ParseValidateAcceptsEveryFixture) {
+  std::vector<std::string> args = {"parse", "--validate"};
+  for (const auto& e : std::filesystem::directory_iterator(test::fixturePath("hl7v2"))) {
+    const auto name = e.path().filename().string();
+    if (e.path().extension() == ".hl7" && name.find("bad") == std::string::npos) {
+      args.push_back(e.path().string());
+    }
+  }
+  const auto r = run(args);
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_EQ(r.out.find("\"valid\":false"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CheckReportsFileAndLineAndFails) {
+  test::TempDir dir;
+  const auto file = dir.path() / "bad.lua";
+  test::writeFile(file, "channel \"in\" {\n  type = \"mllp\",\n  listen = \"nowhere\",\n}\n");
+  const auto r = test::runCommand({test::binaryPath(), "check", file.string()},
+                                  std::chrono::seconds(60), true);
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_EQ(r.out, file.string() + ":1: channel 'in': 'listen': must be \"host:port\"\n");
+  const auto ok =
+      run({"check", (test::sourceDir() / "examples/quickstart/switchboard.lua").string()});
+  EXPECT_EQ(ok.exitCode, 0);
+  EXPECT_NE(ok.out.find(": OK (1 channel(s), 1 destination(s), 1 route(s))"), std::string::npos);
+}
+
+TEST(Cli, SendToAPortWithNobodyFails) {
+  const auto port = test::freePort();
+  const auto fixture = test::fixturePath("hl7v2/ADT-A01-01.hl7").string();
+  const auto r = test::runCommand({test::binaryPath(), "send", "--mllp",
+                                   fmt::format("127.0.0.1:{}", port), "--timeout", "2", fixture},
+                                  std::chrono::seconds(60), true);
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.out.find(fixture + ": SB-206 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 sent, 0 accepted, 1 not accepted\n"), std::string::npos) << r.out;
+}
+
+TEST(Cli, UnknownCommandAndMissingArgumentsExitTwo) {
+  EXPECT_EQ(run({"frobnicate"}).exitCode, 2);
+  EXPECT_EQ(run({"run"}).exitCode, 2);
+  EXPECT_EQ(run({"reprocess", "--data-dir", "/nonexistent", "abc"}).exitCode, 2);
+  EXPECT_EQ(run({"messages", "--status", "sideways"}).exitCode, 2);
+}
+
+TEST(Cli, MessagesOnAMissingDataDirFails) {
+  const auto r = run({"messages", "--data-dir", "/nonexistent/switchboard"});
+  EXPECT_EQ(r.exitCode, 2);
+}
+
+}  // namespace
+}  // namespace sb::e2e
