@@ -14,6 +14,8 @@ constexpr const char* kUsage =
     "  switchboard parse [--validate] FILE...\n"
     "  switchboard messages [--data-dir DIR] [filters] [--json] | show ID\n"
     "  switchboard reprocess [--data-dir DIR] ID... | --dead-letter DESTINATION\n"
+    "  switchboard try CONFIG ROUTE FILE\n"
+    "  switchboard test [DIR] [--allow-untested]\n"
     "  switchboard config-doc\n";
 
 }  // namespace
@@ -32,6 +34,8 @@ int main(int argc, char** argv) {
   if (command == "messages") return sb::cli::messages(args);
   if (command == "reprocess") return sb::cli::reprocess(args);
   if (command == "config-doc") return sb::cli::configDoc(args);
+  if (command == "try") return sb::cli::tryRoute(args);
+  if (command == "test") return sb::cli::test(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;

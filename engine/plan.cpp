@@ -1,5 +1,7 @@
 #include "engine/plan.h"
 
+#include "model/schema_registry.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -27,6 +29,9 @@ constexpr std::array kEngineKeys = {
     KeySpec{"routing", ValueType::kString, false, "all",
             "\"all\": every matching route gets the message; \"first\": only the first"},
     KeySpec{"io_threads", ValueType::kInteger, false, "2", "threads serving network I/O"},
+    KeySpec{"script_folders", ValueType::kStringList, false, "the config file's folder",
+            "folders (relative to the config file) holding route filter and transform scripts; "
+            "require() resolves only inside them"},
 };
 
 constexpr std::array kRetryKeys = {
@@ -121,6 +126,16 @@ std::optional<Plan> loadPlan(const std::filesystem::path& file, const Overrides&
       r.fail("routing", "must be \"all\" or \"first\"");
     }
     plan.settings.ioThreads = static_cast<int>(r.integer("io_threads", 2, 1, 64));
+    for (const auto& folder : r.strings("script_folders")) {
+      const auto path = channels::resolvePath(plan.settings.configFile.parent_path(), folder);
+      if (!std::filesystem::is_directory(path)) {
+        r.fail("script_folders", "not a folder: " + path.string());
+      }
+      plan.settings.scriptFolders.push_back(path.lexically_normal());
+    }
+  }
+  if (plan.settings.scriptFolders.empty()) {
+    plan.settings.scriptFolders.push_back(plan.settings.configFile.parent_path());
   }
   plan.settings.dataDir = overrides.dataDir ? *overrides.dataDir : std::filesystem::path(dataDir);
   if (overrides.logLevel) plan.settings.logLevel = *overrides.logLevel;
@@ -203,7 +218,27 @@ bool buildPlan(Plan& plan, const Registry& registry, const channels::BuildContex
     }
   }
   plan.routes = routes::RouteTable(std::move(routeList), plan.settings.routing);
+  // Scripts are compiled now, so a broken script stops the config from loading (file:line).
+  if (errors.empty()) {
+    routes::Pipeline pipeline(plan.routes, pipelineOptions(plan));
+    std::vector<std::string> scriptErrors;
+    if (!pipeline.load(scriptErrors)) {
+      for (auto& e : scriptErrors) errors.add(std::move(e));
+    }
+  }
   return errors.empty();
+}
+
+routes::PipelineOptions pipelineOptions(const Plan& plan) {
+  routes::PipelineOptions o;
+  o.scriptFolders = plan.settings.scriptFolders;
+  // Every canonical output is checked against its schema before it is queued.
+  o.schemaCheck = [](std::string_view json) -> std::optional<std::string> {
+    const auto r = model::SchemaRegistry::builtin().validate(json);
+    if (r.ok) return std::nullopt;
+    return fmt::format("{} ({})", r.message, r.keyword);
+  };
+  return o;
 }
 
 }  // namespace sb::engine

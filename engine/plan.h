@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "engine/config/lua_loader.h"
 #include "engine/registry.h"
+#include "routes/pipeline.h"
 #include "routes/route_table.h"
 
 namespace sb::engine {
@@ -35,6 +36,8 @@ struct Settings {
   log::Level logLevel = log::Level::kInfo;
   routes::MatchMode routing = routes::MatchMode::kAll;
   int ioThreads = 2;
+  // Where route filter and transform scripts (and their require()s) are looked up.
+  std::vector<std::filesystem::path> scriptFolders;
 };
 
 struct SourcePlan {
@@ -70,6 +73,9 @@ std::optional<Plan> loadPlan(const std::filesystem::path& file, const Overrides&
 // Phase 2: build connectors and routes. With ctx.io/ctx.sink null, listeners are validated only.
 bool buildPlan(Plan& plan, const Registry& registry, const channels::BuildContext& ctx,
                config::Errors& errors);
+
+// The pipeline options a plan implies (script folders, schema validation of outputs).
+routes::PipelineOptions pipelineOptions(const Plan& plan);
 
 // The engine-level keys, for the docs.
 std::span<const config::KeySpec> engineKeys();

@@ -1,6 +1,7 @@
 #include "engine/registry.h"
 
 #include "channels/file/file_sender.h"
+#include "channels/http/http_sender.h"
 #include "channels/mllp/mllp_connector.h"
 
 namespace sb::engine {
@@ -25,6 +26,7 @@ void registerAll(Registry& registry) {
   // Senders
   registry.add(channels::mllp_connector::mllpSenderFactory());
   registry.add(channels::file::fileSenderFactory());
+  registry.add(channels::http::httpSenderFactory());
 }
 
 }  // namespace sb::engine

@@ -34,8 +34,12 @@ constexpr std::array kFilterKeys = {
 constexpr std::array kRouteKeys = {
     config::KeySpec{"from", config::ValueType::kStringList, true, "",
                     "channel name(s) whose messages this route considers"},
-    config::KeySpec{"filter", config::ValueType::kTable, false, "accept all",
-                    "conditions on the message; all given conditions must hold"},
+    config::KeySpec{"filter", config::ValueType::kStringOrTable, false, "accept all",
+                    "a table of conditions (all must hold), or a Lua script returning "
+                    "function(msg) -> accepted, reason"},
+    config::KeySpec{"transform", config::ValueType::kStringList, false, "none",
+                    "Lua script(s) returning function(input) -> output, applied in order; "
+                    "without one the raw message is delivered"},
     config::KeySpec{"to", config::ValueType::kStringList, true, "",
                     "destination name(s) that receive the message"},
 };
@@ -52,27 +56,38 @@ std::span<const config::KeySpec> filterKeys() {
 RouteTable::RouteTable(std::vector<Route> routes, MatchMode mode)
     : routes_(std::move(routes)), mode_(mode) {}
 
+bool takesFrom(const Route& route, const std::string& channel) {
+  return std::find(route.sources.begin(), route.sources.end(), channel) != route.sources.end();
+}
+
+std::optional<std::string> staticMismatch(const Route& route,
+                                          const store::MessageSummary& message) {
+  const Filter& f = route.filter;
+  if (!anyOf(f.messageTypes, message.messageType)) {
+    return mismatch("message type", message.messageType, f.messageTypes);
+  }
+  if (!anyOf(f.triggerEvents, message.triggerEvent)) {
+    return mismatch("trigger event", message.triggerEvent, f.triggerEvents);
+  }
+  if (!anyOf(f.sendingFacilities, message.sendingFacility)) {
+    return mismatch("sending facility", message.sendingFacility, f.sendingFacilities);
+  }
+  if (!anyOf(f.sendingApplications, message.sendingApplication)) {
+    return mismatch("sending application", message.sendingApplication, f.sendingApplications);
+  }
+  return std::nullopt;
+}
+
 RoutingResult RouteTable::decide(const store::MessageSummary& message) const {
   RoutingResult result;
   bool taken = false;
   for (const auto& route : routes_) {
-    if (std::find(route.sources.begin(), route.sources.end(), message.channel) ==
-        route.sources.end()) {
-      continue;  // not a route of this channel: nothing to record
-    }
+    if (!takesFrom(route, message.channel)) continue;  // not this channel's: nothing to record
     store::RouteDecision decision{route.name, false, {}};
-    const Filter& f = route.filter;
     if (taken && mode_ == MatchMode::kFirst) {
       decision.reason = "an earlier route took the message (first-match)";
-    } else if (!anyOf(f.messageTypes, message.messageType)) {
-      decision.reason = mismatch("message type", message.messageType, f.messageTypes);
-    } else if (!anyOf(f.triggerEvents, message.triggerEvent)) {
-      decision.reason = mismatch("trigger event", message.triggerEvent, f.triggerEvents);
-    } else if (!anyOf(f.sendingFacilities, message.sendingFacility)) {
-      decision.reason = mismatch("sending facility", message.sendingFacility, f.sendingFacilities);
-    } else if (!anyOf(f.sendingApplications, message.sendingApplication)) {
-      decision.reason =
-          mismatch("sending application", message.sendingApplication, f.sendingApplications);
+    } else if (auto why = staticMismatch(route, message)) {
+      decision.reason = std::move(*why);
     } else {
       decision.matched = true;
       decision.reason = "filter passed";
@@ -96,11 +111,17 @@ Route readRoute(const config::Section& section, config::Errors& errors) {
   route.where = fmt::format("{}:{}", section.file, section.line);
   route.sources = r.strings("from");
   route.destinations = r.strings("to");
-  const config::Reader f = r.child("filter", kFilterKeys);
-  route.filter.messageTypes = f.strings("message_type");
-  route.filter.triggerEvents = f.strings("trigger_event");
-  route.filter.sendingFacilities = f.strings("sending_facility");
-  route.filter.sendingApplications = f.strings("sending_application");
+  const config::Node* filter = r.node("filter");
+  if (filter && filter->kind == config::Node::Kind::kString) {
+    route.filterScript = filter->text;
+  } else {
+    const config::Reader f = r.child("filter", kFilterKeys);
+    route.filter.messageTypes = f.strings("message_type");
+    route.filter.triggerEvents = f.strings("trigger_event");
+    route.filter.sendingFacilities = f.strings("sending_facility");
+    route.filter.sendingApplications = f.strings("sending_application");
+  }
+  route.transformScripts = r.strings("transform");
   if (r.has("from") && route.sources.empty()) r.fail("from", "names no channel");
   if (r.has("to") && route.destinations.empty()) r.fail("to", "names no destination");
   return route;

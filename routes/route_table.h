@@ -2,6 +2,7 @@
 // Pure: no I/O, no store. The routing worker (engine/) records every decision.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,16 @@ struct Route {
   std::string where;                 // "file:line" of its declaration
   std::vector<std::string> sources;  // channel names
   Filter filter;
+  // Lua scripts (names inside the script folders): a filter returning (bool, reason) and
+  // transforms applied in order, each receiving the previous one's output.
+  std::string filterScript;
+  std::vector<std::string> transformScripts;
   std::vector<std::string> destinations;
 };
+
+// Why the route's static filter refuses the message, or nullopt when it accepts it.
+std::optional<std::string> staticMismatch(const Route& route, const store::MessageSummary& message);
+bool takesFrom(const Route& route, const std::string& channel);
 
 enum class MatchMode { kAll, kFirst };
 
@@ -41,6 +50,7 @@ class RouteTable {
   // Decides for one message; a route that does not take the message says why.
   RoutingResult decide(const store::MessageSummary& message) const;
   const std::vector<Route>& routes() const { return routes_; }
+  MatchMode mode() const { return mode_; }
 
  private:
   std::vector<Route> routes_;

@@ -15,6 +15,8 @@ int parse(const Args& args);
 int messages(const Args& args);
 int reprocess(const Args& args);
 int configDoc(const Args& args);
+int tryRoute(const Args& args);
+int test(const Args& args);
 
 // Small shared argument helpers.
 struct ArgReader {

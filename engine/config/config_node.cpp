@@ -67,6 +67,8 @@ std::string_view typeName(ValueType t) {
       return "a table";
     case ValueType::kFunction:
       return "a function";
+    case ValueType::kStringOrTable:
+      return "a script name or a table";
   }
   return "?";
 }
@@ -93,6 +95,9 @@ bool matches(const Node& n, ValueType t) {
       return n.kind == Node::Kind::kMap || n.kind == Node::Kind::kList;
     case ValueType::kFunction:
       return n.kind == Node::Kind::kFunction;
+    case ValueType::kStringOrTable:
+      return n.kind == Node::Kind::kString || n.kind == Node::Kind::kMap ||
+             n.kind == Node::Kind::kList;
   }
   return false;
 }

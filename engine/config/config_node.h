@@ -37,7 +37,16 @@ struct Section {
   std::string where() const;  // "file:line: channel 'adt_in'"
 };
 
-enum class ValueType { kString, kInteger, kNumber, kBool, kStringList, kTable, kFunction };
+enum class ValueType {
+  kString,
+  kInteger,
+  kNumber,
+  kBool,
+  kStringList,
+  kTable,
+  kFunction,
+  kStringOrTable,
+};
 
 struct KeySpec {
   std::string_view key;

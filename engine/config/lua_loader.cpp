@@ -168,7 +168,14 @@ void openSandboxedLibs(lua_State* L) {
 
 }  // namespace
 
-LoadedFile loadFile(const std::filesystem::path& file, Errors& errors) {
+std::span<const Declaration> configDeclarations() {
+  static constexpr Declaration kConfig[] = {
+      {"engine", false}, {"channel", true}, {"destination", true}, {"route", true}};
+  return kConfig;
+}
+
+LoadedFile loadFile(const std::filesystem::path& file, Errors& errors,
+                    std::span<const Declaration> declarations) {
   LoadedFile result;
   std::shared_ptr<lua_State> L(luaL_newstate(), lua_close);
   if (!L) {
@@ -177,12 +184,7 @@ LoadedFile loadFile(const std::filesystem::path& file, Errors& errors) {
   }
   openSandboxedLibs(L.get());
   LoadState state{&result.sections, file.string()};
-  struct Decl {
-    const char* kind;
-    bool named;
-  };
-  for (const Decl& d : {Decl{"engine", false}, Decl{"channel", true}, Decl{"destination", true},
-                        Decl{"route", true}}) {
+  for (const Declaration& d : declarations) {
     lua_pushlightuserdata(L.get(), &state);
     lua_pushstring(L.get(), d.kind);
     lua_pushboolean(L.get(), d.named);

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/config/config_node.h"
@@ -24,7 +25,18 @@ struct LoadedFile {
   std::shared_ptr<lua_State> lua;
 };
 
+// A declaration function the file may call: `kind "name" { ... }` when named, else
+// `kind { ... }`.
+struct Declaration {
+  const char* kind;
+  bool named;
+};
+
+// The declarations of a config file: engine, channel, destination, route.
+std::span<const Declaration> configDeclarations();
+
 // Syntax and runtime errors come back as "file:line: message" in `errors`.
-LoadedFile loadFile(const std::filesystem::path& file, Errors& errors);
+LoadedFile loadFile(const std::filesystem::path& file, Errors& errors,
+                    std::span<const Declaration> declarations = configDeclarations());
 
 }  // namespace sb::config

@@ -97,3 +97,53 @@ TEST(Cli, MessagesOnAMissingDataDirFails) {
 
 }  // namespace
 }  // namespace sb::e2e
+
+namespace sb::e2e {
+namespace {
+
+TEST(Cli, RouteTestsOfTheStandardMappingsPass) {
+  const auto r =
+      test::runCommand({test::binaryPath(), "test", (test::sourceDir() / "tests/routes").string()},
+                       std::chrono::seconds(120), true);
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_NE(r.out.find("7 passed, 0 failed\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("UNTESTED"), std::string::npos) << r.out;
+}
+
+TEST(Cli, AFailingRouteTestShowsADiffAndTheUntestedRoutes) {
+  const auto dir = test::sourceDir() / "tests/e2e/data/route-test-failing";
+  const auto r =
+      test::runCommand({test::binaryPath(), "test", dir.string()}, std::chrono::seconds(120), true);
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.out.find("FAIL golden with a wrong birth date ("), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  patients output 1 differs from wrong-patient.json (- expected, + "
+                       "actual):\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("  -   \"birthDate\": \"1999-12-31\",\n"
+                       "  +   \"birthDate\": \"1988-08-18\",\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("UNTESTED route 'untested' ("), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("0 passed, 1 failed\n"), std::string::npos) << r.out;
+}
+
+TEST(Cli, TryShowsEveryStepOfOneRoute) {
+  const auto r = test::runCommand(
+      {test::binaryPath(), "try", (test::sourceDir() / "examples/pms/switchboard.lua").string(),
+       "adt_encounter", test::fixturePath("hl7v2/ADT-A03-01-cr.hl7").string()},
+      std::chrono::seconds(60), true);
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_NE(r.out.find("== route adt_encounter (channel hospital_in)\n"
+                       "filter     accepted: static filter passed\n"
+                       "transform  mappings/adt.lua:encounter -> {"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("validate   Encounter valid\ndeliver-to pms_encounters\n"
+                       "== result: routed\n-> pms_encounters\n"),
+            std::string::npos)
+      << r.out;
+}
+
+}  // namespace
+}  // namespace sb::e2e

@@ -1,0 +1,422 @@
+// `switchboard try CONFIG ROUTE FILE` shows every step one message takes through one route;
+// `switchboard test [DIR]` runs route tests written as data (*.test.lua) and reports routes that
+// no test covers.
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "channels/common/hl7_ingest.h"
+#include "engine/cli/cli.h"
+#include "engine/plan.h"
+#include "parsers/hl7v2/hl7v2.h"
+
+namespace sb::cli {
+namespace {
+
+std::optional<std::string> slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A checked plan (no sockets, no store) with its pipeline, as `check` builds it.
+struct Loaded {
+  engine::Plan plan;
+  std::unique_ptr<routes::Pipeline> pipeline;
+};
+
+std::unique_ptr<Loaded> loadForTry(const std::filesystem::path& config, config::Errors& errors) {
+  auto plan = engine::loadPlan(config, {}, errors);
+  if (!plan) return nullptr;
+  engine::Registry registry;
+  engine::registerAll(registry);
+  channels::BuildContext ctx;
+  ctx.configDir = plan->settings.configFile.parent_path();
+  ctx.dataDir = plan->settings.dataDir;
+  if (!engine::buildPlan(*plan, registry, ctx, errors)) return nullptr;
+  auto loaded = std::make_unique<Loaded>();
+  loaded->plan = std::move(*plan);
+  loaded->pipeline = std::make_unique<routes::Pipeline>(loaded->plan.routes,
+                                                        engine::pipelineOptions(loaded->plan));
+  std::vector<std::string> scriptErrors;
+  if (!loaded->pipeline->load(scriptErrors)) {
+    for (auto& e : scriptErrors) errors.add(std::move(e));
+    return nullptr;
+  }
+  return loaded;
+}
+
+// Input files may use LF line ends; the engine sees what a sender would send, CR.
+std::string asSent(std::string text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;
+    out.push_back(text[i] == '\n' ? '\r' : text[i]);
+  }
+  return out;
+}
+
+// Canonical JSON: keys sorted, two-space indent, so goldens diff line by line.
+void canonical(const rapidjson::Value& v, std::string& out, int indent) {
+  const std::string pad(static_cast<std::size_t>(indent) * 2, ' ');
+  if (v.IsObject()) {
+    std::vector<std::pair<std::string, const rapidjson::Value*>> members;
+    for (const auto& m : v.GetObject()) members.emplace_back(m.name.GetString(), &m.value);
+    std::sort(members.begin(), members.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (members.empty()) {
+      out += "{}";
+      return;
+    }
+    out += "{\n";
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      rapidjson::Value key(members[i].first.c_str(),
+                           static_cast<rapidjson::SizeType>(members[i].first.size()));
+      out += pad + "  ";
+      canonical(key, out, indent + 1);
+      out += ": ";
+      canonical(*members[i].second, out, indent + 1);
+      out += i + 1 < members.size() ? ",\n" : "\n";
+    }
+    out += pad + "}";
+  } else if (v.IsArray()) {
+    if (v.Empty()) {
+      out += "[]";
+      return;
+    }
+    out += "[\n";
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+      out += pad + "  ";
+      canonical(v[i], out, indent + 1);
+      out += i + 1 < v.Size() ? ",\n" : "\n";
+    }
+    out += pad + "]";
+  } else {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    v.Accept(w);
+    out += buf.GetString();
+  }
+}
+
+// Text to compare: canonical JSON when it parses as JSON, else the text with line ends unified.
+std::string comparable(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str(), text.size());
+  if (!doc.HasParseError() && (doc.IsObject() || doc.IsArray())) {
+    std::string out;
+    canonical(doc, out, 0);
+    return out + "\n";
+  }
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;
+    out.push_back(text[i] == '\r' ? '\n' : text[i]);
+  }
+  if (!out.empty() && out.back() != '\n') out.push_back('\n');
+  return out;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// A line diff (longest common subsequence) shown as hunks with three lines of context:
+// "-" only in the expected output, "+" only in the actual one.
+std::string diff(const std::string& expected, const std::string& actual) {
+  const auto a = lines(expected), b = lines(actual);
+  std::vector<std::vector<int>> lcs(a.size() + 1, std::vector<int>(b.size() + 1, 0));
+  for (std::size_t i = a.size(); i-- > 0;) {
+    for (std::size_t j = b.size(); j-- > 0;) {
+      lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+    }
+  }
+  struct Line {
+    char mark;
+    std::string text;
+  };
+  std::vector<Line> all;
+  std::size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (i < a.size() && j < b.size() && a[i] == b[j]) {
+      all.push_back({' ', a[i]});
+      ++i, ++j;
+    } else if (i < a.size() && (j == b.size() || lcs[i + 1][j] >= lcs[i][j + 1])) {
+      all.push_back({'-', a[i++]});
+    } else {
+      all.push_back({'+', b[j++]});
+    }
+  }
+  constexpr std::size_t kContext = 3;
+  std::vector<bool> show(all.size(), false);
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    if (all[k].mark == ' ') continue;
+    const std::size_t from = k >= kContext ? k - kContext : 0;
+    for (std::size_t m = from; m < std::min(all.size(), k + kContext + 1); ++m) show[m] = true;
+  }
+  std::string out;
+  bool skipped = false;
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    if (!show[k]) {
+      skipped = true;
+      continue;
+    }
+    if (skipped) out += "    ...\n";
+    skipped = false;
+    out += fmt::format("  {} {}\n", all[k].mark, all[k].text);
+  }
+  return out;
+}
+
+std::string statusName(store::MessageStatus s) {
+  return std::string(store::toString(s));
+}
+
+constexpr config::KeySpec kTestKeys[] = {
+    {"config", config::ValueType::kString, true, "", "the config file, relative to the test file"},
+    {"channel", config::ValueType::kString, true, "", "the channel the input arrives on"},
+    {"input", config::ValueType::kString, true, "", "the input message file"},
+    {"expect", config::ValueType::kTable, false, "",
+     "destination = golden file or list of golden files, in order"},
+    {"expect_status", config::ValueType::kString, false, "routed",
+     "routed, filtered, error or rejected"},
+    {"expect_error", config::ValueType::kString, false, "", "text the error must contain"},
+};
+
+}  // namespace
+
+int tryRoute(const Args& args) {
+  if (args.size() != 3) {
+    std::cerr << "usage: switchboard try CONFIG ROUTE FILE\n";
+    return 2;
+  }
+  config::Errors errors;
+  auto loaded = loadForTry(args[0], errors);
+  if (!loaded) {
+    std::cerr << errors.joined();
+    return 1;
+  }
+  const routes::Route* route = nullptr;
+  for (const auto& r : loaded->plan.routes.routes()) {
+    if (r.name == args[1]) route = &r;
+  }
+  if (!route) {
+    std::cerr << "no route '" << args[1] << "' in " << args[0] << "\n";
+    return 1;
+  }
+  const auto text = slurp(args[2]);
+  if (!text) {
+    std::cerr << args[2] << ": cannot read\n";
+    return 1;
+  }
+  const std::string raw = asSent(*text);
+  auto verdict = channels::Hl7Ingest::evaluate(route->sources.front(), raw);
+  std::cout << "== parse\n";
+  if (auto parsed = hl7::Message::parse(raw); parsed.ok()) {
+    std::cout << parsed.message->toJson() << "\n";
+  }
+  for (const auto& f : verdict.findings) {
+    std::cout << "finding " << errorInfo(f.code).id << " " << f.location.toString() << ": "
+              << f.text << "\n";
+  }
+  if (!verdict.accepted) {
+    std::cout << "== rejected at ingest; the sender would get:\n" << verdict.ack << "\n";
+    return 1;
+  }
+  // Only this route: a one-route table over the same compiled scripts.
+  routes::RouteTable single({*route}, routes::MatchMode::kAll);
+  routes::Pipeline pipeline(single, engine::pipelineOptions(loaded->plan));
+  std::vector<std::string> scriptErrors;
+  pipeline.load(scriptErrors);
+  store::MessageSummary summary;
+  summary.channel = verdict.record.channel;
+  summary.messageType = verdict.record.messageType;
+  summary.triggerEvent = verdict.record.triggerEvent;
+  summary.controlId = verdict.record.controlId;
+  summary.patientId = verdict.record.patientId;
+  summary.sendingApplication = verdict.record.sendingApplication;
+  summary.sendingFacility = verdict.record.sendingFacility;
+  const auto result = pipeline.run(summary, raw, true);
+  std::cout << "== route " << route->name << " (channel " << summary.channel << ")\n";
+  for (const auto& step : result.trace) {
+    std::cout << fmt::format("{:<10} {}\n", step.step, step.detail);
+  }
+  std::cout << "== result: " << statusName(result.status);
+  if (!result.error.empty()) std::cout << ": " << result.error;
+  std::cout << "\n";
+  for (const auto& e : result.enqueue) {
+    std::cout << "-> " << e.destination << "\n" << (e.payload ? *e.payload : raw) << "\n";
+  }
+  return result.status == store::MessageStatus::kError ? 1 : 0;
+}
+
+int test(const Args& args) {
+  std::filesystem::path dir = "tests/routes";
+  bool allowUntested = false;
+  for (const auto& a : args) {
+    if (a == "--allow-untested") {
+      allowUntested = true;
+    } else if (!a.empty() && a[0] == '-') {
+      std::cerr << "usage: switchboard test [DIR] [--allow-untested]\n";
+      return 2;
+    } else {
+      dir = a;
+    }
+  }
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); ++it) {
+    const auto name = it->path().filename().string();
+    if (name.size() > 9 && name.substr(name.size() - 9) == ".test.lua") files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    std::cerr << "no *.test.lua files under " << dir.string() << "\n";
+    return 1;
+  }
+  static constexpr config::Declaration kTestDeclarations[] = {{"test", true}};
+  std::map<std::filesystem::path, std::unique_ptr<Loaded>> configs;
+  std::map<std::filesystem::path, std::set<std::string>> covered;
+  int passed = 0, failed = 0;
+  for (const auto& file : files) {
+    config::Errors errors;
+    auto loadedFile = config::loadFile(file, errors, kTestDeclarations);
+    for (const auto& section : loadedFile.sections) {
+      const config::Reader r(section, kTestKeys, errors);
+      if (!errors.empty()) break;
+      const auto base = file.parent_path();
+      const auto configPath = std::filesystem::weakly_canonical(base / r.string("config"));
+      auto& loaded = configs[configPath];
+      if (!loaded) {
+        config::Errors configErrors;
+        loaded = loadForTry(configPath, configErrors);
+        if (!loaded) {
+          std::cout << "FAIL " << section.name << "\n" << configErrors.joined();
+          ++failed;
+          configs.erase(configPath);
+          continue;
+        }
+      }
+      const auto input = slurp(base / r.string("input"));
+      if (!input) {
+        std::cout << "FAIL " << section.name << ": cannot read input " << r.string("input") << "\n";
+        ++failed;
+        continue;
+      }
+      const std::string raw = asSent(*input);
+      auto verdict = channels::Hl7Ingest::evaluate(r.string("channel"), raw);
+      std::string status = "rejected", error = verdict.record.error;
+      std::map<std::string, std::vector<std::string>> actual;
+      if (verdict.accepted) {
+        store::MessageSummary summary;
+        summary.channel = verdict.record.channel;
+        summary.messageType = verdict.record.messageType;
+        summary.triggerEvent = verdict.record.triggerEvent;
+        summary.controlId = verdict.record.controlId;
+        summary.patientId = verdict.record.patientId;
+        summary.sendingApplication = verdict.record.sendingApplication;
+        summary.sendingFacility = verdict.record.sendingFacility;
+        const auto result = loaded->pipeline->run(summary, raw);
+        status = statusName(result.status);
+        error = result.error;
+        for (const auto& d : result.decisions) {
+          if (d.matched) covered[configPath].insert(d.route);
+        }
+        for (const auto& e : result.enqueue) {
+          actual[e.destination].push_back(e.payload ? *e.payload : raw);
+        }
+      }
+      std::vector<std::string> problems;
+      const std::string wantStatus = r.string("expect_status", "routed");
+      if (status != wantStatus) {
+        problems.push_back(fmt::format("status: expected {}, got {}{}", wantStatus, status,
+                                       error.empty() ? "" : " (" + error + ")"));
+      }
+      const std::string wantError = r.string("expect_error");
+      if (!wantError.empty() && error.find(wantError) == std::string::npos) {
+        problems.push_back(
+            fmt::format("error: expected to contain \"{}\", got \"{}\"", wantError, error));
+      }
+      std::map<std::string, std::vector<std::string>> expected;
+      if (const config::Node* e = r.node("expect"); e && e->kind == config::Node::Kind::kMap) {
+        for (const auto& [destination, goldens] : e->map) {
+          if (goldens.kind == config::Node::Kind::kString) {
+            expected[destination].push_back(goldens.text);
+          } else {
+            for (const auto& g : goldens.list) expected[destination].push_back(g.text);
+          }
+        }
+      }
+      std::set<std::string> destinations;
+      for (const auto& [d, _] : expected) destinations.insert(d);
+      for (const auto& [d, _] : actual) destinations.insert(d);
+      for (const auto& d : destinations) {
+        const auto& want = expected[d];
+        const auto& got = actual[d];
+        if (want.size() != got.size()) {
+          problems.push_back(
+              fmt::format("{}: expected {} output(s), got {}", d, want.size(), got.size()));
+          continue;
+        }
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          const auto golden = slurp(base / want[i]);
+          if (!golden) {
+            problems.push_back(fmt::format("{}: cannot read golden {}", d, want[i]));
+            continue;
+          }
+          const auto w = comparable(*golden), g = comparable(got[i]);
+          if (w != g) {
+            problems.push_back(
+                fmt::format("{} output {} differs from {} (- expected, + actual):\n{}", d, i + 1,
+                            want[i], diff(w, g)));
+          }
+        }
+      }
+      if (problems.empty()) {
+        std::cout << "PASS " << section.name << "\n";
+        ++passed;
+      } else {
+        std::cout << "FAIL " << section.name << " (" << section.file << ":" << section.line
+                  << ")\n";
+        for (const auto& p : problems) std::cout << "  " << p << "\n";
+        ++failed;
+      }
+    }
+    if (!errors.empty()) {
+      std::cout << "FAIL " << file.string() << "\n" << errors.joined();
+      ++failed;
+    }
+  }
+  int untested = 0;
+  for (const auto& [configPath, loaded] : configs) {
+    for (const auto& route : loaded->plan.routes.routes()) {
+      if (!covered[configPath].count(route.name)) {
+        std::cout << "UNTESTED route '" << route.name << "' (" << route.where << ")\n";
+        ++untested;
+      }
+    }
+  }
+  std::cout << fmt::format("{} passed, {} failed\n", passed, failed);
+  if (untested > 0 && !allowUntested) {
+    std::cout << untested << " route(s) have no test (use --allow-untested to accept)\n";
+    return 1;
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace sb::cli

@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include "tests/unit/transforms/lua_test_util.h"
+
+namespace sb::transforms {
+namespace {
+
+using testing::defaultOptions;
+using testing::errorOf;
+using testing::eval;
+using testing::integer;
+using testing::text;
+
+class JsonBinding : public ::testing::Test {
+ protected:
+  // json.encode(json.decode(input))
+  std::string roundTrip(const std::string& input) {
+    return text(eval(rt, "return json.encode(assert(json.decode(...)))", {Value{input}}));
+  }
+  LuaRuntime rt{defaultOptions()};
+};
+
+TEST_F(JsonBinding, RoundTripKeepsArraysObjectsAndNull) {
+  EXPECT_EQ(roundTrip(R"({"b":[],"a":{},"c":[1,null,"x",true,false,{"z":1,"y":[[]]}]})"),
+            R"({"a":{},"b":[],"c":[1,null,"x",true,false,{"y":[[]],"z":1}]})");
+  EXPECT_EQ(roundTrip("null"), "null");
+  EXPECT_EQ(roundTrip("[]"), "[]");
+  EXPECT_EQ(roundTrip(R"("\u00e9\n")"), "\"\xc3\xa9\\n\"");
+}
+
+TEST_F(JsonBinding, Numbers) {
+  EXPECT_EQ(roundTrip("[1,-2,1.5,3.0,1e3,9007199254740993,18446744073709551615]"),
+            "[1,-2,1.5,3.0,1000.0,9007199254740993,18446744073709553000.0]");
+  EXPECT_EQ(
+      text(eval(rt, "local v = json.decode('[7, 7.5]') return math.type(v[1]) .. math.type(v[2])")),
+      "integerfloat");
+  EXPECT_EQ(errorOf(eval(rt, "local s = json.encode(0/0) return s")),
+            "test.lua:1: json.encode: NaN and infinity have no JSON form");
+}
+
+TEST_F(JsonBinding, DecodedValuesInLua) {
+  EXPECT_EQ(text(eval(rt,
+                      "local v = json.decode('{\"a\":[10,20,null]}') "
+                      "return tostring(#v.a) .. ' ' .. tostring(v.a[3] == json.null) .. ' ' .. "
+                      "tostring(json.null) .. ' ' .. tostring(json.isArray(v.a)) .. ' ' .. "
+                      "tostring(json.isArray(v)) .. ' ' .. getmetatable(v.a)")),
+            "3 true null true false json.array");
+}
+
+TEST_F(JsonBinding, EncodeSortsKeysAndMarksArrays) {
+  EXPECT_EQ(text(eval(rt, "return json.encode({b = 1, a = 2, c = {z = 1, y = 2}})")),
+            R"({"a":2,"b":1,"c":{"y":2,"z":1}})");
+  EXPECT_EQ(text(eval(rt, "return json.encode({})")), "{}");
+  EXPECT_EQ(text(eval(rt, "return json.encode(json.array())")), "[]");
+  EXPECT_EQ(text(eval(rt, "return json.encode(json.array({1, 2}))")), "[1,2]");
+  EXPECT_EQ(text(eval(rt, "return json.encode({'a', 'b', json.null})")), R"(["a","b",null])");
+  EXPECT_EQ(text(eval(rt, "return json.encode({x = json.null})")), R"({"x":null})");
+  EXPECT_EQ(text(eval(rt, "return json.encode('a\"b')")), R"("a\"b")");
+  EXPECT_EQ(text(eval(rt, "return json.encode({a = {1}}, {pretty = true})")),
+            "{\n    \"a\": [\n        1\n    ]\n}");
+}
+
+TEST_F(JsonBinding, EncodeErrors) {
+  EXPECT_EQ(errorOf(eval(rt, "local s = json.encode({1, 2, x = 3}) return s")),
+            "test.lua:1: json.encode: table mixes keys: use string keys (object) or 1..n (array)");
+  EXPECT_EQ(errorOf(eval(rt, "local s = json.encode({[1] = 1, [3] = 3}) return s")),
+            "test.lua:1: json.encode: table mixes keys: use string keys (object) or 1..n (array)");
+  EXPECT_EQ(errorOf(eval(rt, "local s = json.encode({f = print}) return s")),
+            "test.lua:1: json.encode: cannot encode a function value");
+  EXPECT_EQ(errorOf(eval(rt, "local t = {} t.self = t local s = json.encode(t) return s")),
+            "test.lua:1: json.encode: tables nested deeper than 1000 levels (a cycle?)");
+  EXPECT_EQ(errorOf(eval(rt, "local s = json.encode('\\xff') return s")),
+            "test.lua:1: json.encode: string is not valid UTF-8");
+}
+
+TEST_F(JsonBinding, DecodeErrorsGiveTheOffset) {
+  auto r = eval(rt, "return json.decode('{\"a\":1,}')");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(r.values[0]));
+  EXPECT_EQ(text(r, 1), "json.decode: offset 7: Missing a name for object member.");
+  EXPECT_EQ(text(eval(rt, "local v, err = json.decode('[1, 2') return err")),
+            "json.decode: offset 5: Missing a comma or ']' after an array element.");
+  EXPECT_EQ(text(eval(rt, "local v, err = json.decode('[1] x') return err")),
+            "json.decode: offset 4: The document root must not be followed by other values.");
+  EXPECT_EQ(text(eval(rt, "local v, err = json.decode('\"\\xff\"') return err")),
+            "json.decode: offset 1: Invalid encoding in string.");
+  EXPECT_EQ(text(eval(rt, "local v, err = json.decode(string.rep('[', 2000)) return err")),
+            "json.decode: offset 1000: nesting deeper than 1000 levels");
+}
+
+TEST_F(JsonBinding, JsonArgumentThatDoesNotParse) {
+  EXPECT_EQ(errorOf(eval(rt, "return ...", {Value{JsonText{"{"}}})),
+            "bad JSON argument: offset 1: Missing a name for object member.");
+}
+
+}  // namespace
+}  // namespace sb::transforms

@@ -1,0 +1,435 @@
+#include "transforms/lua/json_binding.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include <fmt/format.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <lua.hpp>
+
+namespace sb::transforms {
+namespace {
+
+constexpr int kMaxDepth = 1000;
+
+// Registry keys.
+const char kNullKey = 0;
+const char kArrayMetaKey = 0;
+
+void pushNull(lua_State* L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kNullKey);
+}
+
+bool isNull(lua_State* L, int index) {
+  if (lua_type(L, index) != LUA_TUSERDATA) return false;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kNullKey);
+  const bool same = lua_rawequal(L, index, -1);
+  lua_pop(L, 1);
+  return same;
+}
+
+bool hasArrayMeta(lua_State* L, int index) {
+  if (!lua_getmetatable(L, index)) return false;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kArrayMetaKey);
+  const bool same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same;
+}
+
+// Builds Lua values straight from the SAX events: containers live on the Lua stack, with one
+// counter per open array.
+struct LuaHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LuaHandler> {
+  lua_State* L;
+  std::vector<lua_Integer> open;  // next index for arrays, -1 for objects
+  std::string error;
+
+  explicit LuaHandler(lua_State* state) : L(state) {}
+
+  bool add() {
+    if (open.empty()) return true;  // the root value
+    if (open.back() < 0) {
+      lua_rawset(L, -3);
+    } else {
+      lua_rawseti(L, -2, ++open.back());
+    }
+    return true;
+  }
+  bool room() {
+    if (open.size() >= static_cast<std::size_t>(kMaxDepth)) {
+      error = fmt::format("nesting deeper than {} levels", kMaxDepth);
+      return false;
+    }
+    if (!lua_checkstack(L, 4)) {
+      error = "out of Lua stack";
+      return false;
+    }
+    return true;
+  }
+  bool Null() {
+    pushNull(L);
+    return add();
+  }
+  bool Bool(bool b) {
+    lua_pushboolean(L, b);
+    return add();
+  }
+  bool Int(int i) {
+    lua_pushinteger(L, i);
+    return add();
+  }
+  bool Uint(unsigned u) {
+    lua_pushinteger(L, static_cast<lua_Integer>(u));
+    return add();
+  }
+  bool Int64(std::int64_t i) {
+    lua_pushinteger(L, static_cast<lua_Integer>(i));
+    return add();
+  }
+  bool Uint64(std::uint64_t u) {
+    // Beyond the integer range a Lua float is the closest value.
+    if (u > static_cast<std::uint64_t>(INT64_MAX)) {
+      lua_pushnumber(L, static_cast<lua_Number>(u));
+    } else {
+      lua_pushinteger(L, static_cast<lua_Integer>(u));
+    }
+    return add();
+  }
+  bool Double(double d) {
+    lua_pushnumber(L, d);
+    return add();
+  }
+  bool String(const char* s, rapidjson::SizeType len, bool) {
+    lua_pushlstring(L, s, len);
+    return add();
+  }
+  bool Key(const char* s, rapidjson::SizeType len, bool) {
+    lua_pushlstring(L, s, len);
+    return true;
+  }
+  bool StartObject() {
+    if (!room()) return false;
+    lua_newtable(L);
+    open.push_back(-1);
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    open.pop_back();
+    return add();
+  }
+  bool StartArray() {
+    if (!room()) return false;
+    lua_newtable(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kArrayMetaKey);
+    lua_setmetatable(L, -2);
+    open.push_back(0);
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType) {
+    open.pop_back();
+    return add();
+  }
+};
+
+// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool validUtf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int extra = 0;
+    std::uint32_t cp = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      extra = 1;
+      cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      extra = 2;
+      cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      extra = 3;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (i + static_cast<std::size_t>(extra) >= s.size()) return false;
+    for (int k = 1; k <= extra; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3fu);
+    }
+    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += static_cast<std::size_t>(extra) + 1;
+  }
+  return true;
+}
+
+template <typename Writer>
+bool writeValue(lua_State* L, int index, Writer& w, int depth, std::string* error) {
+  index = lua_absindex(L, index);
+  switch (lua_type(L, index)) {
+    case LUA_TNIL:
+      return w.Null();
+    case LUA_TBOOLEAN:
+      return w.Bool(lua_toboolean(L, index) != 0);
+    case LUA_TNUMBER: {
+      if (lua_isinteger(L, index))
+        return w.Int64(static_cast<std::int64_t>(lua_tointeger(L, index)));
+      const double d = static_cast<double>(lua_tonumber(L, index));
+      if (!std::isfinite(d)) {
+        *error = "NaN and infinity have no JSON form";
+        return false;
+      }
+      return w.Double(d);
+    }
+    case LUA_TSTRING: {
+      std::size_t len = 0;
+      const char* s = lua_tolstring(L, index, &len);
+      if (!validUtf8(std::string_view(s, len)) ||
+          !w.String(s, static_cast<rapidjson::SizeType>(len))) {
+        *error = "string is not valid UTF-8";
+        return false;
+      }
+      return true;
+    }
+    case LUA_TUSERDATA:
+      if (isNull(L, index)) return w.Null();
+      break;
+    case LUA_TTABLE:
+      break;
+    default:
+      *error = fmt::format("cannot encode a {} value", luaL_typename(L, index));
+      return false;
+  }
+  if (lua_type(L, index) != LUA_TTABLE) {
+    *error = fmt::format("cannot encode a {} value", luaL_typename(L, index));
+    return false;
+  }
+  if (depth >= kMaxDepth) {
+    *error = fmt::format("tables nested deeper than {} levels (a cycle?)", kMaxDepth);
+    return false;
+  }
+  const bool markedArray = hasArrayMeta(L, index);
+  // Collect the entries on the Lua stack (no allocation that could raise), then decide.
+  const int base = lua_gettop(L);
+  std::size_t count = 0;
+  bool allIntegerKeys = true;
+  bool allStringKeys = true;
+  lua_Integer maxKey = 0;
+  lua_Integer minKey = 1;
+  lua_pushnil(L);
+  while (lua_next(L, index) != 0) {
+    ++count;
+    if (lua_isinteger(L, -2)) {
+      maxKey = std::max(maxKey, lua_tointeger(L, -2));
+      minKey = std::min(minKey, lua_tointeger(L, -2));
+      allStringKeys = false;
+    } else if (lua_type(L, -2) == LUA_TSTRING) {
+      allIntegerKeys = false;
+    } else {
+      allIntegerKeys = false;
+      allStringKeys = false;
+    }
+    if (!lua_checkstack(L, 4)) {
+      lua_settop(L, base);
+      *error = "table too large";
+      return false;
+    }
+    lua_pushvalue(L, -2);  // keep key and value, push the key again for lua_next
+  }
+  const int entries = static_cast<int>(count);
+  bool ok = true;
+  const bool isArray = (markedArray || count > 0) && allIntegerKeys && minKey >= 1 &&
+                       maxKey == static_cast<lua_Integer>(count);
+  if (isArray || (markedArray && count == 0)) {
+    std::vector<int> slots(count);
+    for (int e = 0; e < entries; ++e) {
+      const int keyIndex = base + 1 + 2 * e;
+      slots[static_cast<std::size_t>(lua_tointeger(L, keyIndex) - 1)] = keyIndex + 1;
+    }
+    ok = w.StartArray();
+    for (std::size_t i = 0; ok && i < count; ++i) ok = writeValue(L, slots[i], w, depth + 1, error);
+    ok = ok && w.EndArray();
+  } else if (allStringKeys || count == 0) {
+    std::vector<std::pair<std::string_view, int>> members;
+    members.reserve(count);
+    for (int e = 0; e < entries; ++e) {
+      const int keyIndex = base + 1 + 2 * e;
+      std::size_t len = 0;
+      const char* k = lua_tolstring(L, keyIndex, &len);
+      members.emplace_back(std::string_view(k, len), keyIndex + 1);
+    }
+    // Sorted keys: the same table always encodes to the same bytes.
+    std::sort(members.begin(), members.end());
+    ok = w.StartObject();
+    for (const auto& [key, slot] : members) {
+      if (!ok) break;
+      ok = validUtf8(key) && w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      if (!ok) {
+        *error = "key is not valid UTF-8";
+        break;
+      }
+      ok = writeValue(L, slot, w, depth + 1, error);
+    }
+    ok = ok && w.EndObject();
+  } else {
+    *error = markedArray ? "json.array has keys other than 1..n"
+                         : "table mixes keys: use string keys (object) or 1..n (array)";
+    ok = false;
+  }
+  lua_settop(L, base);
+  if (!ok && error->empty()) *error = "cannot encode value";
+  return ok;
+}
+
+template <typename Writer>
+std::optional<std::string> encodeWith(lua_State* L, int index, std::string* error) {
+  rapidjson::StringBuffer buffer;
+  // The level depth is given explicitly: RapidJSON 1.1's PrettyWriter cannot read its default.
+  Writer w(buffer, nullptr, 32);
+  error->clear();
+  if (!writeValue(L, index, w, 0, error)) return std::nullopt;
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// Default write flags: RapidJSON 1.1's PrettyWriter does not compile with others, so UTF-8 is
+// checked by validUtf8() instead of kWriteValidateEncodingFlag.
+using CompactWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+using IndentWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+int jsonDecode(lua_State* L) {
+  std::size_t len = 0;
+  const char* text = luaL_checklstring(L, 1, &len);
+  bool ok = false;
+  {
+    std::string error;
+    ok = pushJson(L, std::string_view(text, len), &error);
+    if (!ok) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "json.decode: %s", error.c_str());
+    }
+  }
+  return ok ? 1 : 2;
+}
+
+int jsonEncode(lua_State* L) {
+  luaL_checkany(L, 1);
+  bool pretty = false;
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_getfield(L, 2, "pretty");
+    pretty = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 1);
+  bool ok = false;
+  {
+    std::string error;
+    auto text =
+        pretty ? encodeWith<IndentWriter>(L, 1, &error) : encodeWith<CompactWriter>(L, 1, &error);
+    ok = text.has_value();
+    if (ok) {
+      lua_pushlstring(L, text->data(), text->size());
+    } else {
+      luaL_where(L, 1);
+      lua_pushfstring(L, "json.encode: %s", error.c_str());
+      lua_concat(L, 2);
+    }
+  }
+  return ok ? 1 : lua_error(L);
+}
+
+int jsonArray(lua_State* L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  } else {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+  }
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kArrayMetaKey);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+int jsonIsArray(lua_State* L) {
+  lua_pushboolean(L, lua_type(L, 1) == LUA_TTABLE && hasArrayMeta(L, 1));
+  return 1;
+}
+
+int nullToString(lua_State* L) {
+  lua_pushliteral(L, "null");
+  return 1;
+}
+
+}  // namespace
+
+bool pushJson(lua_State* L, std::string_view text, std::string* error) {
+  const int base = lua_gettop(L);
+  LuaHandler handler(L);
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  rapidjson::Reader reader;
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag |
+                              rapidjson::kParseValidateEncodingFlag;
+  const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, handler);
+  if (!result) {
+    lua_settop(L, base);
+    const std::string why = handler.error.empty()
+                                ? std::string(rapidjson::GetParseError_En(result.Code()))
+                                : handler.error;
+    *error = fmt::format("offset {}: {}", result.Offset(), why);
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::string> encodeJson(lua_State* L, int index, std::string* error) {
+  return encodeWith<CompactWriter>(L, lua_absindex(L, index), error);
+}
+
+void openJson(lua_State* L) {
+  lua_newuserdatauv(L, 0, 0);
+  lua_createtable(L, 0, 3);
+  lua_pushcfunction(L, nullToString);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "json.null");
+  lua_setfield(L, -2, "__name");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kNullKey);
+
+  lua_createtable(L, 0, 2);
+  lua_pushliteral(L, "json.array");
+  lua_setfield(L, -2, "__name");
+  // getmetatable(a) answers "json.array" and the shared metatable cannot be altered.
+  lua_pushliteral(L, "json.array");
+  lua_setfield(L, -2, "__metatable");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kArrayMetaKey);
+
+  static const luaL_Reg functions[] = {{"decode", jsonDecode},
+                                       {"encode", jsonEncode},
+                                       {"array", jsonArray},
+                                       {"isArray", jsonIsArray},
+                                       {nullptr, nullptr}};
+  lua_newtable(L);
+  for (const luaL_Reg* f = functions; f->name; ++f) {
+    lua_pushcfunction(L, f->func);
+    lua_setfield(L, -2, f->name);
+  }
+  pushNull(L);
+  lua_setfield(L, -2, "null");
+  lua_setglobal(L, "json");
+}
+
+}  // namespace sb::transforms
