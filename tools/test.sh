@@ -18,8 +18,10 @@ BUILD_DIR=build bash tools/build.sh -DSWITCHBOARD_BENCH=ON
 (cd build && ctest --output-on-failure -j"$JOBS" --timeout 900)
 
 echo "== ASan+UBSan build, unit tests"
+# -Werror gates the Release build above. Under -fsanitize, g++ 12 reports maybe-uninitialized in
+# libstdc++'s own std::function/std::regex (a known false positive), so warnings stay warnings here.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWITCHBOARD_SANITIZE=ON \
-  -DSWITCHBOARD_BENCH=OFF >/dev/null
+  -DSWITCHBOARD_BENCH=OFF -DSWITCHBOARD_WERROR=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$JOBS" -L unit --timeout 900)
 
