@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <random>
 #include <unordered_map>
 
@@ -11,7 +12,7 @@ namespace sb::engine {
 namespace {
 
 constexpr std::size_t kRoutingBatch = 512;
-constexpr std::size_t kDeliveryBatch = 128;
+constexpr std::size_t kDeliveryBatch = 512;
 // How often idle workers look at the store anyway: `switchboard reprocess` runs in another
 // process and cannot wake them.
 constexpr std::chrono::milliseconds kIdlePoll{250};
@@ -19,7 +20,7 @@ constexpr store::Millis kRetentionEveryMs = 3600 * 1000;
 // Routing and delivery are off the ACK path, so they can wait a moment for company: a batch of
 // hundreds costs about as many page writes as a batch of one. Only when the previous batch was
 // small (light load) does the wait apply; under heavy load batches fill by themselves.
-constexpr std::chrono::milliseconds kLinger{4};
+constexpr std::chrono::milliseconds kLinger{15};
 
 }  // namespace
 
@@ -131,6 +132,7 @@ void DeliveryWorker::run() {
       outcomes.push_back(std::move(outcome));
     }
     flush();
+    if (items.size() < kDeliveryBatch / 2 && !stopping_) std::this_thread::sleep_for(kLinger);
   }
   flush();
 }
@@ -157,6 +159,12 @@ Engine::Engine(const std::filesystem::path& configFile, const Overrides& overrid
   ctx.io = &io_;
   ctx.sink = this;
   if (!buildPlan(plan_, registry, ctx, errors)) throw std::runtime_error(errors.joined());
+  std::vector<std::string> scriptErrors;
+  routing_ = buildRouting(plan_, scriptErrors);
+  if (!routing_) {
+    for (auto& e : scriptErrors) errors.add(std::move(e));
+    throw std::runtime_error(errors.joined());
+  }
   for (const auto& w : plan_.warnings) log::at(log::Level::kWarn, "config", "{}", w);
 }
 
@@ -233,7 +241,7 @@ void Engine::routeLoop() {
         continue;
       }
       routeBatch(batch);
-      if (batch.size() < kRoutingBatch / 4) std::this_thread::sleep_for(kLinger);
+      if (batch.size() < kRoutingBatch / 2) std::this_thread::sleep_for(kLinger);
     } catch (const std::exception& e) {
       log::at(log::Level::kError, "route", "routing failed: {}", e.what());
       routerSignal_.wait(std::chrono::seconds(1));
@@ -242,6 +250,12 @@ void Engine::routeLoop() {
 }
 
 void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
+  {
+    // A reload prepared by another thread takes effect between batches, so one batch is routed
+    // entirely by one version of the routes.
+    std::lock_guard lock(reloadMutex_);
+    if (reloaded_) routing_ = std::move(reloaded_);
+  }
   std::vector<store::RoutingOutcome> outcomes;
   outcomes.reserve(batch.size());
   std::vector<bool> wake(workers_.size(), false);
@@ -249,23 +263,18 @@ void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
     store::RoutingOutcome o;
     o.messageId = m.summary.id;
     o.generation = m.summary.generation;
-    routes::RoutingResult r = plan_.routes.decide(m.summary);
+    routes::PipelineResult r = routing_->pipeline->run(m.summary, m.raw);
     o.decisions = std::move(r.decisions);
-    if (r.destinations.empty()) {
-      o.status = store::MessageStatus::kFiltered;
-      if (o.decisions.empty()) {
-        o.decisions.push_back(
-            {"", false,
-             fmt::format("no route takes messages from channel '{}'", m.summary.channel)});
+    o.status = r.status;
+    o.error = std::move(r.error);
+    if (o.status == store::MessageStatus::kError) {
+      log::at(log::Level::kWarn, "route", "message {}: {}", m.summary.id, o.error);
+    }
+    for (auto& e : r.enqueue) {
+      for (std::size_t i = 0; i < plan_.destinations.size(); ++i) {
+        if (plan_.destinations[i].name == e.destination) wake[i] = true;
       }
-    } else {
-      o.status = store::MessageStatus::kRouted;
-      for (auto& d : r.destinations) {
-        for (std::size_t i = 0; i < plan_.destinations.size(); ++i) {
-          if (plan_.destinations[i].name == d) wake[i] = true;
-        }
-        o.enqueue.push_back({std::move(d), std::nullopt});
-      }
+      o.enqueue.push_back(std::move(e));
     }
     outcomes.push_back(std::move(o));
   }
@@ -273,6 +282,59 @@ void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     if (wake[i]) workers_[i]->wake();
   }
+}
+
+std::unique_ptr<Engine::Routing> Engine::buildRouting(const Plan& plan,
+                                                      std::vector<std::string>& errors) {
+  auto routing = std::make_unique<Routing>();
+  routing->table = plan.routes;
+  routing->pipeline = std::make_unique<routes::Pipeline>(routing->table, pipelineOptions(plan));
+  if (!routing->pipeline->load(errors)) return nullptr;
+  return routing;
+}
+
+bool Engine::reloadRoutes() {
+  config::Errors errors;
+  auto fresh = loadPlan(plan_.settings.configFile, {}, errors);
+  if (fresh) {
+    Registry registry;
+    registerAll(registry);
+    channels::BuildContext ctx;  // check mode: nothing binds, nothing opens
+    ctx.configDir = fresh->settings.configFile.parent_path();
+    ctx.dataDir = plan_.settings.dataDir;
+    buildPlan(*fresh, registry, ctx, errors);
+  }
+  if (fresh && errors.empty()) {
+    // Listeners and senders keep running as they are; only routes and scripts change here.
+    for (const auto& d : fresh->destinations) {
+      const bool known = std::any_of(plan_.destinations.begin(), plan_.destinations.end(),
+                                     [&](const auto& p) { return p.name == d.name; });
+      if (!known) {
+        errors.add(
+            fmt::format("destination '{}' is new: adding destinations needs a restart", d.name));
+      }
+    }
+  }
+  std::vector<std::string> scriptErrors;
+  std::unique_ptr<Routing> routing;
+  if (fresh && errors.empty()) {
+    const std::size_t count = fresh->routes.routes().size();
+    routing = buildRouting(*fresh, scriptErrors);
+    if (routing) {
+      {
+        std::lock_guard lock(reloadMutex_);
+        reloaded_ = std::move(routing);
+      }
+      routerSignal_.notify();
+      log::at(log::Level::kInfo, "engine", "routes reloaded from {}: {} route(s)",
+              plan_.settings.configFile.string(), count);
+      return true;
+    }
+  }
+  for (const auto& e : scriptErrors) errors.add(e);
+  log::at(log::Level::kError, "engine", "reload refused, the running routes stay:\n{}",
+          errors.joined());
+  return false;
 }
 
 }  // namespace sb::engine

@@ -57,11 +57,22 @@ class Engine final : public channels::IngestSink {
   void start();  // binds listeners, starts workers
   void stop();   // stops input first, then workers, then flushes the store
 
+  // Loads the config file again and swaps in its routes and scripts (SIGHUP). Listeners,
+  // connections and queues are untouched. On any error the running routes stay; returns false.
+  bool reloadRoutes();
+
   store::MessageStore& store() override { return *store_; }
   void committed() override { routerSignal_.notify(); }
   const Plan& plan() const { return plan_; }
 
  private:
+  // The route table and the pipeline that runs it (with its Lua state): owned together so the
+  // pipeline's reference to the table stays valid, and used by the router thread only.
+  struct Routing {
+    routes::RouteTable table;
+    std::unique_ptr<routes::Pipeline> pipeline;
+  };
+  std::unique_ptr<Routing> buildRouting(const Plan& plan, std::vector<std::string>& errors);
   void routeLoop();
   void routeBatch(std::vector<store::StoredMessage>& batch);
 
@@ -72,6 +83,9 @@ class Engine final : public channels::IngestSink {
   std::vector<std::thread> ioThreads_;
   std::vector<std::unique_ptr<DeliveryWorker>> workers_;
   Signal routerSignal_;
+  std::unique_ptr<Routing> routing_;
+  std::mutex reloadMutex_;
+  std::unique_ptr<Routing> reloaded_;  // handed to the router between batches
   std::atomic<bool> stopping_{false};
   std::thread router_;
   bool started_ = false;

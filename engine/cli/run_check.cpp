@@ -39,18 +39,23 @@ int run(const Args& args) {
     }
     overrides.logLevel = level;
   }
-  // Block the stop signals before any thread starts so only sigwait below receives them.
+  // Block the stop and reload signals before any thread starts so only sigwait below gets them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   try {
     engine::Engine engine(configFile, overrides);
     engine.start();
     int received = 0;
-    sigwait(&signals, &received);
+    // SIGHUP reloads routes and scripts from the config file; the others stop the engine.
+    while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
+      log::at(log::Level::kInfo, "engine", "SIGHUP: reloading routes");
+      engine.reloadRoutes();
+    }
     log::at(log::Level::kInfo, "engine", "signal {} received, stopping", received);
     engine.stop();
   } catch (const std::exception& e) {

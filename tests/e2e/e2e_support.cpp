@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -169,6 +170,10 @@ void Engine::start() {
 void Engine::kill9() {
   if (process_) process_->kill9();
   process_.reset();
+}
+
+void Engine::reload() {
+  if (process_) process_->signal(SIGHUP);
 }
 
 void Engine::stop() {

@@ -86,6 +86,7 @@ class Engine {
   void start();  // waits until every `wait_port` accepts
   void kill9();
   void stop();
+  void reload();  // SIGHUP: routes and scripts are loaded again from the config file
   void waitPort(unsigned short port) { waitPorts_.push_back(port); }
   const std::filesystem::path& dir() const { return dir_.path(); }
   std::filesystem::path dataDir() const { return dir_.path() / "data"; }

@@ -163,6 +163,10 @@ void EngineProcess::kill9() {
   pid_ = -1;
 }
 
+void EngineProcess::signal(int signal) {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
 void EngineProcess::terminate() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);

@@ -47,6 +47,7 @@ class EngineProcess {
   EngineProcess(std::vector<std::string> args, std::filesystem::path logFile);
   ~EngineProcess();  // SIGTERM, then SIGKILL after a grace period
   void kill9();
+  void signal(int signal);
   void terminate();  // SIGTERM and wait
   bool running();
   pid_t pid() const { return pid_; }

@@ -136,7 +136,8 @@ struct TestHttpServer::State {
   }
 };
 
-TestHttpServer::TestHttpServer(std::optional<ServerTls> tls) : state_(std::make_unique<State>()) {
+TestHttpServer::TestHttpServer(std::optional<ServerTls> tls, unsigned short port)
+    : state_(std::make_unique<State>()) {
   if (tls) {
     auto& ctx = state_->ssl.emplace(asio::ssl::context::tls_server);
     ctx.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
@@ -147,8 +148,10 @@ TestHttpServer::TestHttpServer(std::optional<ServerTls> tls) : state_(std::make_
       ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
     }
   }
-  const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
+  const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
   state_->acceptor.open(endpoint.protocol());
+  // A restarted server binds the same port while old connections sit in TIME_WAIT.
+  state_->acceptor.set_option(asio::socket_base::reuse_address(true));
   state_->acceptor.bind(endpoint);
   state_->acceptor.listen();
   port_ = state_->acceptor.local_endpoint().port();

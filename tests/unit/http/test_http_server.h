@@ -44,7 +44,8 @@ struct ServerTls {
 
 class TestHttpServer {
  public:
-  explicit TestHttpServer(std::optional<ServerTls> tls = std::nullopt);
+  // port 0 picks a free port; a given port lets a test stop a server and start it again there.
+  explicit TestHttpServer(std::optional<ServerTls> tls = std::nullopt, unsigned short port = 0);
   ~TestHttpServer();
   TestHttpServer(const TestHttpServer&) = delete;
   TestHttpServer& operator=(const TestHttpServer&) = delete;
