@@ -1,5 +1,6 @@
 -- Hospital feeds into the practice-management system (PMS): ADT becomes canonical Patient and
--- Encounter JSON, posted to the PMS over HTTP; everything is also archived as received.
+-- Encounter JSON, ORU LabResult and DiagnosticReport, SIU Appointment, DFT Charge and ORM Order
+-- JSON, each written for the PMS to pick up; everything is also archived as received.
 engine {
   data_dir = "data",
   script_folders = { "../../scripts/lua" },
@@ -28,6 +29,36 @@ destination "pms_encounters" {
   filename = "{id}.json",
 }
 
+destination "pms_lab_results" {
+  type = "file",
+  directory = "pms/lab_results",
+  filename = "{id}.json",
+}
+
+destination "pms_reports" {
+  type = "file",
+  directory = "pms/reports",
+  filename = "{id}.json",
+}
+
+destination "pms_appointments" {
+  type = "file",
+  directory = "pms/appointments",
+  filename = "{id}.json",
+}
+
+destination "pms_charges" {
+  type = "file",
+  directory = "pms/charges",
+  filename = "{id}.json",
+}
+
+destination "pms_orders" {
+  type = "file",
+  directory = "pms/orders",
+  filename = "{id}.json",
+}
+
 route "archive_everything" {
   from = "hospital_in",
   to = "archive",
@@ -52,4 +83,39 @@ route "adt_merge" {
   filter = { message_type = "ADT", trigger_event = "A40" },
   transform = "mappings/adt.lua:merge",
   to = "pms_patients",
+}
+
+route "oru_lab_results" {
+  from = "hospital_in",
+  filter = { message_type = "ORU", trigger_event = "R01" },
+  transform = "mappings/oru.lua:labResults",
+  to = "pms_lab_results",
+}
+
+route "oru_report" {
+  from = "hospital_in",
+  filter = { message_type = "ORU", trigger_event = "R01" },
+  transform = "mappings/oru.lua:diagnosticReport",
+  to = "pms_reports",
+}
+
+route "siu_appointment" {
+  from = "hospital_in",
+  filter = { message_type = "SIU", trigger_event = { "S12", "S13", "S14", "S15" } },
+  transform = "mappings/siu.lua:appointment",
+  to = "pms_appointments",
+}
+
+route "dft_charges" {
+  from = "hospital_in",
+  filter = { message_type = "DFT", trigger_event = "P03" },
+  transform = "mappings/dft.lua:charges",
+  to = "pms_charges",
+}
+
+route "orm_order" {
+  from = "hospital_in",
+  filter = { message_type = "ORM", trigger_event = "O01" },
+  transform = "mappings/orm.lua:orders",
+  to = "pms_orders",
 }

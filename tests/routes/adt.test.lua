@@ -44,8 +44,8 @@ test "ADT A40 merges two patients" {
 test "A message no route maps is only archived" {
   config = config,
   channel = "hospital_in",
-  input = "../../fixtures/hl7v2/ORM-O01-01.hl7",
+  input = "../../fixtures/hl7v2/minimal-v21.hl7",
   expect = {
-    archive = "../../fixtures/hl7v2/ORM-O01-01.hl7",
+    archive = "../../fixtures/hl7v2/minimal-v21.hl7",
   },
 }
