@@ -40,6 +40,23 @@ hl7::Finding storeFailure() {
   return makeFinding(ErrorCode::kStoreCommitFailed, "message could not be stored; resend later");
 }
 
+// The answer when the commit fails: AR (original mode) or CR (enhanced) with error 207, so the
+// sender resends later. It depends only on the MSH segment, so ingest keeps a copy of that line
+// and builds this ACK only when a commit actually fails.
+std::string buildFailAck(std::string_view raw, bool parsedBefore) {
+  auto parsed = hl7::Message::parse(raw);
+  if (!parsedBefore || !parsed.ok()) return hl7::buildRejectAck(raw, storeFailure());
+  const hl7::Message& msg = *parsed.message;
+  return hl7::buildAck(msg,
+                       msg.header().acceptAckType.empty() ? hl7::AckCode::kAR : hl7::AckCode::kCR,
+                       {storeFailure()});
+}
+
+// The first segment (MSH), which is all buildFailAck reads.
+std::string headerLine(std::string_view raw) {
+  return std::string(raw.substr(0, raw.find_first_of("\r\n")));
+}
+
 // A rejection is AR when any finding's catalog entry says so (the message cannot be taken at
 // all: wrong version, no MSH), otherwise AE (content error).
 hl7::Outcome outcomeOf(const std::vector<hl7::Finding>& errors) {
@@ -55,6 +72,11 @@ Hl7Ingest::Hl7Ingest(std::string channel, IngestSink& sink)
     : channel_(std::move(channel)), sink_(sink) {}
 
 Hl7Ingest::Verdict Hl7Ingest::evaluate(const std::string& channel, std::string payload) {
+  return evaluate(channel, std::move(payload), true);
+}
+
+Hl7Ingest::Verdict Hl7Ingest::evaluate(const std::string& channel, std::string payload,
+                                       bool withFailAck) {
   Verdict v;
   v.record.channel = channel;
   v.record.receivedAt = store::nowMillis();
@@ -62,19 +84,23 @@ Hl7Ingest::Verdict Hl7Ingest::evaluate(const std::string& channel, std::string p
   if (!parsed.ok()) {
     v.findings.push_back(*parsed.error);
     v.ack = hl7::buildRejectAck(payload, *parsed.error);
-    v.failAck = hl7::buildRejectAck(payload, storeFailure());
+    if (withFailAck) v.failAck = hl7::buildRejectAck(payload, storeFailure());
     v.record.status = store::MessageStatus::kRejected;
     v.record.error = describe(*parsed.error);
     v.record.raw = std::move(payload);
     return v;
   }
+  v.parsed = true;
   const hl7::Message& msg = *parsed.message;
   const hl7::Header header = msg.header();
   fillKeys(v.record, header);
   // If the commit fails the sender must not believe it was taken: AR (original mode) or CR
   // (enhanced) with error 207, so it resends later.
-  v.failAck = hl7::buildAck(
-      msg, header.acceptAckType.empty() ? hl7::AckCode::kAR : hl7::AckCode::kCR, {storeFailure()});
+  if (withFailAck) {
+    v.failAck =
+        hl7::buildAck(msg, header.acceptAckType.empty() ? hl7::AckCode::kAR : hl7::AckCode::kCR,
+                      {storeFailure()});
+  }
   std::vector<hl7::Finding> errors;
   for (auto& f : hl7::validate(msg)) {
     if (f.severity == hl7::Severity::kError) errors.push_back(f);
@@ -97,16 +123,17 @@ Hl7Ingest::Verdict Hl7Ingest::evaluate(const std::string& channel, std::string p
   return v;
 }
 
-void Hl7Ingest::commit(store::InboundRecord record, std::string ackOnSuccess,
-                       std::string ackOnFailure, Answer answer) {
+void Hl7Ingest::commit(store::InboundRecord record, std::string ackOnSuccess, FailAck onFailure,
+                       Answer answer) {
   const bool rejected = record.status == store::MessageStatus::kRejected;
   sink_.store().submitInbound(
       std::move(record),
-      [this, rejected, ok = std::move(ackOnSuccess), failed = std::move(ackOnFailure),
+      [this, rejected, ok = std::move(ackOnSuccess), failed = std::move(onFailure),
        answer = std::move(answer)](std::optional<store::MessageId> id, const std::string& error) {
         if (!id) {
           log::at(log::Level::kError, "ingest", "channel {}: commit failed: {}", channel_, error);
-          if (answer) answer(failed);
+          if (answer)
+            answer(failed.fromHeader ? buildFailAck(failed.text, failed.parsed) : failed.text);
           return;
         }
         if (!rejected) sink_.committed();
@@ -137,9 +164,10 @@ void Hl7Ingest::accept(const std::string& peer, std::string payload, Answer answ
       return;
     }
     for (std::size_t i = 0; i < batch.messages.size(); ++i) {
-      Verdict v = evaluate(channel_, std::string(batch.messages[i]));
+      Verdict v = evaluate(channel_, std::string(batch.messages[i]), false);
       v.record.peer = peer;
-      commit(std::move(v.record), std::move(v.ack), std::move(v.failAck),
+      FailAck failed{headerLine(v.record.raw), true, v.parsed};
+      commit(std::move(v.record), std::move(v.ack), std::move(failed),
              [pending, i](std::string reply) {
                std::lock_guard lock(pending->mutex);
                pending->acks[i] = std::move(reply);
@@ -158,13 +186,14 @@ void Hl7Ingest::accept(const std::string& peer, std::string payload, Answer answ
     }
     return;
   }
-  Verdict v = evaluate(channel_, std::move(payload));
+  Verdict v = evaluate(channel_, std::move(payload), false);
   v.record.peer = peer;
   if (!v.accepted) {
     log::at(log::Level::kInfo, "ingest", "channel {}: rejected message from {}: {}", channel_, peer,
             v.record.error);
   }
-  commit(std::move(v.record), std::move(v.ack), std::move(v.failAck), std::move(answer));
+  FailAck failed{headerLine(v.record.raw), true, v.parsed};
+  commit(std::move(v.record), std::move(v.ack), std::move(failed), std::move(answer));
 }
 
 void Hl7Ingest::acceptOversized(const std::string& peer, std::string prefix, std::size_t totalBytes,
@@ -185,8 +214,8 @@ void Hl7Ingest::acceptOversized(const std::string& peer, std::string prefix, std
   }
   std::string ack = hl7::buildRejectAck(prefix, finding);
   record.raw = std::move(prefix);
-  std::string failAck = ack;
-  commit(std::move(record), std::move(ack), std::move(failAck), std::move(answer));
+  FailAck failed{ack, false, false};
+  commit(std::move(record), std::move(ack), std::move(failed), std::move(answer));
 }
 
 void Hl7Ingest::keepTruncated(const std::string& peer, std::string partial) {
@@ -204,7 +233,7 @@ void Hl7Ingest::keepTruncated(const std::string& peer, std::string partial) {
     fillKeys(record, parsed.message->header());
   }
   record.raw = std::move(partial);
-  commit(std::move(record), {}, {}, nullptr);
+  commit(std::move(record), {}, FailAck{}, nullptr);
 }
 
 }  // namespace sb::channels

@@ -33,11 +33,21 @@ class Hl7Ingest {
     std::string ack;      // as it would be sent on success of the commit
     std::string failAck;  // sent when the commit fails: AR/CR with 207, so the sender resends
     bool accepted = false;
+    bool parsed = false;  // the payload parsed as HL7 (it may still have been rejected)
   };
   static Verdict evaluate(const std::string& channel, std::string payload);
 
  private:
-  void commit(store::InboundRecord record, std::string ackOnSuccess, std::string ackOnFailure,
+  // withFailAck = false leaves Verdict::failAck empty: ingest builds it only when a commit fails.
+  static Verdict evaluate(const std::string& channel, std::string payload, bool withFailAck);
+  // What to answer when the commit fails: the ACK itself, or (fromHeader) the inbound's MSH
+  // segment from which the failure ACK is built on demand.
+  struct FailAck {
+    std::string text;
+    bool fromHeader = false;
+    bool parsed = false;  // with fromHeader: the whole payload parsed (buildAck, not reject)
+  };
+  void commit(store::InboundRecord record, std::string ackOnSuccess, FailAck onFailure,
               Answer answer);
   std::string channel_;
   IngestSink& sink_;

@@ -95,16 +95,22 @@ std::string expandFilename(const std::string& pattern, const store::QueueItem& i
 FileSender::FileSender(FileSenderOptions options) : options_(std::move(options)) {}
 
 SendResult FileSender::send(const store::QueueItem& item) {
-  std::error_code ec;
-  std::filesystem::create_directories(options_.directory, ec);
-  if (ec)
-    return SendResult::retry(
-        fmt::format("cannot create {}: {}", options_.directory.string(), ec.message()));
   const std::string name = expandFilename(options_.filenameTemplate, item);
   const auto finalPath = options_.directory / name;
   // Dot-prefixed temporary name: folder watchers conventionally skip hidden files.
   const auto tempPath = options_.directory / fmt::format(".{}.{}.tmp", name, item.queueId);
-  const int fd = ::open(tempPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+  int fd = ::open(tempPath.c_str(), kFlags, 0644);
+  if (fd < 0 && errno == ENOENT) {
+    // The folder is created on first use (and again if someone removed it), not checked for
+    // on every message.
+    std::error_code ec;
+    std::filesystem::create_directories(options_.directory, ec);
+    if (ec)
+      return SendResult::retry(
+          fmt::format("cannot create {}: {}", options_.directory.string(), ec.message()));
+    fd = ::open(tempPath.c_str(), kFlags, 0644);
+  }
   if (fd < 0)
     return SendResult::retry(fmt::format("open {}: {}", tempPath.string(), std::strerror(errno)));
   bool ok = writeAll(fd, item.payload);

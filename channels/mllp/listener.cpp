@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include <boost/asio/defer.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -87,6 +88,20 @@ struct ListenerCore : std::enable_shared_from_this<ListenerCore> {
   std::size_t activeCalls = 0;
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
   std::atomic<std::uint64_t> nextConnectionId{1};
+
+  // Replies answered on other threads (the store's commit thread answers a whole batch at once)
+  // are collected here and handed to the I/O threads by one posted drain, rather than one post,
+  // and so one thread wake-up, per reply.
+  struct QueuedReply {
+    std::weak_ptr<Connection> connection;
+    std::uint64_t seq = 0;
+    std::string text;
+  };
+  std::mutex replyMutex;
+  std::vector<QueuedReply> replies;  // guarded by replyMutex
+  bool drainPosted = false;          // guarded by replyMutex
+  void queueReply(std::weak_ptr<Connection> connection, std::uint64_t seq, std::string text);
+  void drainReplies();
 
   void bind();
   void accept();
@@ -325,15 +340,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   Reply makeReply(std::uint64_t seq) {
-    return [weak = weak_from_this(), seq](std::string reply) {
-      auto self = weak.lock();
-      if (!self) return;  // the connection is gone: nobody to answer
-      asio::post(self->stream_.get_executor(), [self, seq, reply = std::move(reply)]() mutable {
-        self->onReply(seq, std::move(reply));
-      });
+    return [weak = weak_from_this(), core = std::weak_ptr<ListenerCore>(owner_),
+            seq](std::string reply) {
+      auto owner = core.lock();
+      if (!owner || weak.expired()) return;  // the connection is gone: nobody to answer
+      owner->queueReply(weak, seq, std::move(reply));
     };
   }
 
+ public:
+  // From an I/O thread (the reply drain): runs onReply on this connection's strand. defer, not
+  // post: the drain's thread picks it up itself after the drain, without waking another thread.
+  void deferReply(std::uint64_t seq, std::string reply) {
+    asio::defer(stream_.get_executor(),
+                [self = shared_from_this(), seq, reply = std::move(reply)]() mutable {
+                  self->onReply(seq, std::move(reply));
+                });
+  }
+
+ private:
   void onReply(std::uint64_t seq, std::string reply) {
     if (closed_) return;
     auto it = pending_.find(seq);
@@ -520,6 +545,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool readTimerArmed_ = false;
 };
 }  // namespace detail
+
+void detail::ListenerCore::queueReply(std::weak_ptr<Connection> connection, std::uint64_t seq,
+                                      std::string text) {
+  bool post = false;
+  {
+    std::lock_guard lock(replyMutex);
+    replies.push_back(QueuedReply{std::move(connection), seq, std::move(text)});
+    post = !drainPosted;
+    drainPosted = true;
+  }
+  if (post) asio::post(io, [self = shared_from_this()] { self->drainReplies(); });
+}
+
+void detail::ListenerCore::drainReplies() {
+  std::vector<QueuedReply> batch;
+  {
+    std::lock_guard lock(replyMutex);
+    batch.swap(replies);
+    drainPosted = false;
+  }
+  for (auto& r : batch) {
+    if (auto connection = r.connection.lock()) connection->deferReply(r.seq, std::move(r.text));
+  }
+}
 
 void detail::ListenerCore::bind() {
   if (options.tls.enabled) {

@@ -33,6 +33,7 @@
 #include "common/log.h"
 #include "store/sqlite/db.h"
 #include "store/sqlite/schema.h"
+#include "store/sqlite/wal_buffer.h"
 
 namespace sb::store::sqlite {
 
@@ -60,9 +61,16 @@ namespace {
 constexpr std::string_view kLog = "store";
 constexpr std::size_t kMaxOpenPartitions = 8;  // per connection set; older ones are closed
 // WAL size (pages) at which the checkpoint thread copies a file's WAL back into it, and the
-// size at which the writer does it itself because the checkpoint thread fell behind.
-constexpr int kCheckpointPages = 1000;
-constexpr int kBackstopCheckpointPages = 4000;
+// size at which the writer does it itself because the checkpoint thread fell behind. After a
+// checkpoint has copied the whole log, the writer's next commit restarts the log from the
+// beginning and (at synchronous=NORMAL) fsyncs the new WAL header: a larger log means fewer
+// restarts, so fewer fsyncs on the writer thread, and the checkpoint copies each hot page
+// (index leaves, the queue) once for many commits instead of once for few.
+constexpr int kCheckpointPages = 8000;           // 32 MB of 4 KB pages
+constexpr int kBackstopCheckpointPages = 32000;  // 128 MB
+// How far the frontier day's max_id (and the id counter) in main.db may lag behind the files
+// before a commit writes them anyway (see SqliteStore::catalogMustBeWritten).
+constexpr MessageId kCatalogLag = 4096;
 
 // Summary columns in MessageSummary order; raw is selected after them when needed.
 constexpr std::string_view kSummaryColumns =
@@ -175,12 +183,37 @@ Catalog loadCatalog(Db& main) {
 
 // Days whose id range contains `id`, newest first. Ranges overlap only when messages arrive
 // with received times out of order across midnight, so this is almost always one day.
+//
+// The writer does not persist the range of the day it is appending to (the "frontier": the day
+// with the highest max_id) on every commit, only when another day's range changes or the lag
+// grows large (see SqliteStore::commitAll). An id above every known range therefore belongs to
+// the frontier day, and is looked up there.
 std::vector<int> candidateDays(const Catalog& catalog, MessageId id) {
   std::vector<int> days;
+  MessageId highest = 0;
+  int frontier = 0;
   for (auto it = catalog.rbegin(); it != catalog.rend(); ++it) {
     if (id >= it->second.minId && id <= it->second.maxId) days.push_back(it->first);
+    if (it->second.maxId > highest) {
+      highest = it->second.maxId;
+      frontier = it->first;
+    }
   }
+  if (days.empty() && id > highest && frontier != 0) days.push_back(frontier);
   return days;
+}
+
+// The day with the highest max_id (0 when the catalog is empty).
+int frontierDay(const Catalog& catalog) {
+  MessageId highest = 0;
+  int frontier = 0;
+  for (const auto& [day, r] : catalog) {
+    if (r.maxId > highest) {
+      highest = r.maxId;
+      frontier = day;
+    }
+  }
+  return frontier;
 }
 
 std::string eventDetail(const std::string& response, const std::string& error) {
@@ -374,6 +407,7 @@ struct WritePartition {
   int day = 0;
   WalTarget wal;
   std::unique_ptr<Db> db;
+  Stmt begin, commit;  // prepared once: BEGIN and COMMIT run for every batch
   Stmt insertMessage, insertEvent, state, setStatus, bumpGeneration, ids, minMax, received;
   bool inTxn = false;
   std::uint64_t lastUse = 0;
@@ -814,6 +848,8 @@ class SqliteStore final : public MessageStore {
       sqlite3_wal_hook(p->db->handle(), onWalCommit, &p->wal);
       migrate(*p->db, SchemaTarget::kPartition);
       Db& d = *p->db;
+      p->begin = Stmt(d, "BEGIN IMMEDIATE");
+      p->commit = Stmt(d, "COMMIT");
       p->insertMessage = Stmt(d,
                               "INSERT INTO messages (id, channel, peer, received_at, "
                               "message_type, trigger_event, control_id, patient_id, "
@@ -839,7 +875,7 @@ class SqliteStore final : public MessageStore {
 
   void beginPartition(WritePartition& p) {
     if (p.inTxn) return;
-    p.db->exec("BEGIN IMMEDIATE");
+    p.begin.reset().run();
     p.inTxn = true;
   }
 
@@ -936,29 +972,54 @@ class SqliteStore final : public MessageStore {
 
   void reloadMainState() {
     catalog_ = loadCatalog(*main_);
+    persisted_ = catalog_;
     MessageId next = 1;
     {
       Cursor c(getNextId_);
       if (c->step()) next = c->int64(0);
     }
     for (const auto& [day, r] : catalog_) next = std::max(next, r.maxId + 1);
+    // The frontier day's range in main.db may lag behind its file (see commitAll); opening it
+    // here folds its real range in below.
+    if (const int frontier = frontierDay(catalog_); frontier != 0) openPartition(frontier, false);
     // Partitions committed before a failed main.db commit may hold ids main.db never saw.
     for (auto& [day, p] : parts_) {
       Cursor c(p->minMax);
-      if (c->step() && !c->isNull(1)) next = std::max(next, c->int64(1) + 1);
+      if (!c->step() || c->isNull(1)) continue;
+      next = std::max(next, c->int64(1) + 1);
+      // Only days main.db knows: a file another process dropped may still be open here.
+      auto it = catalog_.find(day);
+      if (it == catalog_.end()) continue;
+      it->second.minId = std::min(it->second.minId, c->int64(0));
+      it->second.maxId = std::max(it->second.maxId, c->int64(1));
     }
     nextId_ = next;
   }
 
-  void commitAll() {
-    // Partitions first: main.db must never reference rows that did not commit.
-    for (auto& [day, p] : parts_) {
-      if (!p->inTxn) continue;
-      p->db->exec("COMMIT");
-      p->inTxn = false;
-    }
+  // Whether this batch must write the catalog and the id counter to main.db. Appending to the
+  // frontier day only moves its max_id and the counter, which readers and the open-time repair
+  // can do without (ids above every range are looked up in the frontier day, and the counter is
+  // moved past the highest id in the files), so that is written only every kCatalogLag ids.
+  // Anything else (a new day, a lower min_id, another day growing) is written at once, together
+  // with every lagging range, so the frontier rule stays true for readers.
+  bool catalogMustBeWritten() const {
+    if (dirtyDays_.empty()) return false;
+    const int frontier = frontierDay(persisted_);
     for (int day : dirtyDays_) {
+      const auto p = persisted_.find(day);
+      if (p == persisted_.end() || day != frontier) return true;
       const Range& r = catalog_.at(day);
+      if (r.minId < p->second.minId || r.maxId - p->second.maxId >= kCatalogLag) return true;
+    }
+    return false;
+  }
+
+  void writeCatalog() {
+    for (const auto& [day, r] : catalog_) {
+      const auto p = persisted_.find(day);
+      if (p != persisted_.end() && p->second.minId == r.minId && p->second.maxId == r.maxId) {
+        continue;
+      }
       upsertPartition_.reset()
           .bind(1, std::int64_t{day})
           .bind(2, partitionFileName(day))
@@ -966,8 +1027,20 @@ class SqliteStore final : public MessageStore {
           .bind(4, r.maxId)
           .run();
     }
-    if (!dirtyDays_.empty()) setNextId_.reset().bind(1, nextId_).run();
+    setNextId_.reset().bind(1, nextId_).run();
+  }
+
+  void commitAll() {
+    // Partitions first: main.db must never reference rows that did not commit.
+    for (auto& [day, p] : parts_) {
+      if (!p->inTxn) continue;
+      p->commit.reset().run();
+      p->inTxn = false;
+    }
+    const bool writeRanges = catalogMustBeWritten();
+    if (writeRanges) writeCatalog();
     mainCommit_.reset().run();
+    if (writeRanges) persisted_ = catalog_;
     dirtyDays_.clear();
   }
 
@@ -1219,6 +1292,7 @@ class SqliteStore final : public MessageStore {
         }
         deletePartition_.reset().bind(1, std::int64_t{day}).run();
         catalog_.erase(day);
+        persisted_.erase(day);
         dropped.push_back(day);
       }
       mainCommit_.reset().run();
@@ -1320,6 +1394,7 @@ class SqliteStore final : public MessageStore {
       setNextId_.reset().bind(1, nextId_).run();
       dirtyDays_.clear();
       mainCommit_.reset().run();
+      persisted_ = catalog_;
       if (requeued > 0) {
         sb::log::at(sb::log::Level::kWarn, kLog,
                     "recovered {} received message(s) missing from the routing inbox", requeued);
@@ -1508,7 +1583,8 @@ class SqliteStore final : public MessageStore {
   // Writer thread state (touched only by the writer thread after construction).
   std::unique_ptr<Db> main_;
   std::map<int, std::unique_ptr<WritePartition>> parts_;
-  Catalog catalog_;
+  Catalog catalog_;    // the real id ranges
+  Catalog persisted_;  // the ranges as main.db has them (the frontier's may lag)
   std::set<int> dirtyDays_;
   MessageId nextId_ = 1;
   std::int64_t mainVersion_ = -1;
@@ -1565,7 +1641,10 @@ std::unique_ptr<MessageStore> openSqliteStore(const Options& options) {
   // Process-wide SQLite setting, applied before the first connection: memory statistics take a
   // global mutex on every allocation, which the writer and readers would contend on.
   static std::once_flag configured;
-  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+  std::call_once(configured, [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite::installWalBuffer();  // one write per commit instead of two per page (wal_buffer.h)
+  });
   return std::make_unique<sqlite::SqliteStore>(options);
 }
 
