@@ -12,12 +12,10 @@ end
 
 -- How many repetitions field `path` (e.g. "PID-3") has; stops at `max`.
 function M.repetitions(msg, path, max)
-  local n = 0
-  for i = 1, max or 50 do
-    local v = msg:get(path .. "[" .. i .. "]")
-    if v == nil or v == "" then break end
-    n = i
-  end
+  -- One call into the parser instead of probing each repetition by path.
+  local n = msg:repCount(path)
+  if n == 1 and (msg:get(path) or "") == "" then return 0 end
+  if max and n > max then n = max end
   return n
 end
 
