@@ -55,6 +55,14 @@ std::vector<std::string> loadMessages(const std::vector<std::string>& files) {
   return out;
 }
 
+// The number an HTTP sink wrote into its count file (0 while it has none).
+std::size_t readCount(const std::string& file) {
+  std::ifstream in(file);
+  std::size_t n = 0;
+  in >> n;
+  return n;
+}
+
 std::size_t countFiles(const std::filesystem::path& dir) {
   std::size_t n = 0;
   std::error_code ec;
@@ -71,6 +79,7 @@ int main(int argc, char** argv) {
   int connections = 1;
   int perConnection = 1000;
   std::string waitDir;
+  std::string waitCountFile;
   std::size_t expect = 0;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
@@ -124,9 +133,13 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
   const double ackSeconds = std::chrono::duration<double>(Clock::now() - start).count();
   double deliveredSeconds = 0;
-  if (!waitDir.empty()) {
+  const auto delivered = [&] {
+    return waitDir.empty() ? readCount(waitCountFile) : countFiles(waitDir);
+  };
+  const bool waiting = !waitDir.empty() || !waitCountFile.empty();
+  if (waiting) {
     const auto deadline = Clock::now() + std::chrono::seconds(300);
-    while (countFiles(waitDir) < expect && Clock::now() < deadline) {
+    while (delivered() < expect && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     deliveredSeconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -5,6 +5,12 @@
 # idle and under load. Prints one JSON line per run and a summary with ratios.
 #
 # usage: bench/mllp/run.sh [BUILD_DIR]   (default build; needs tests/peers installed: npm ci)
+#   OUT_BASE=/dev/shm puts the file destination's folder there (e.g. tmpfs) instead of inside the
+#   data directory, to separate the engine from the filesystem's file-creation cost.
+#
+# Run directories are removed only when the script ends: on ext4 without a journal, creating a
+# file skips inodes freed in the last minute or more (recently_deleted in find_inode_bit), so
+# deleting one run's thousands of files right before the next run slows that run's deliveries.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -21,14 +27,22 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 declare -A RESULT
+CLEANUP=()
+trap 'rm -rf "${CLEANUP[@]}"' EXIT
 run_switchboard() {
   local conns=$1 per=$2
   local dir; dir=$(mktemp -d)
+  CLEANUP+=("$dir")
+  local out="$dir/data/out"
+  if [ -n "${OUT_BASE:-}" ]; then
+    out=$(mktemp -d "$OUT_BASE/sb-bench-out.XXXXXX")
+    CLEANUP+=("$out")
+  fi
   local port; port=$(free_port)
   cat >"$dir/bench.lua" <<CFG
 engine { durability = "process", log_level = "warn" }
 channel "in" { type = "mllp", listen = "127.0.0.1:$port" }
-destination "out" { type = "file", directory = "out" }
+destination "out" { type = "file", directory = "$out" }
 route "all" { from = "in", to = "out" }
 CFG
   "$SB" run "$dir/bench.lua" --data-dir "$dir/data" 2>"$dir/engine.log" &
@@ -36,14 +50,13 @@ CFG
   wait_port "$port"
   sleep 1
   local idle; idle=$(rss_kb $pid)
-  local out
-  out=$("$LOAD" --port "$port" --connections "$conns" --messages "$per" \
-        --wait-dir "$dir/data/out" --expect $((conns * per)) "${FIXTURES[@]}")
+  local result
+  result=$("$LOAD" --port "$port" --connections "$conns" --messages "$per" \
+        --wait-dir "$out" --expect $((conns * per)) "${FIXTURES[@]}")
   local peak; peak=$(hwm_kb $pid)
   kill -TERM $pid; wait $pid || true
-  echo "{\"peer\":\"switchboard\",\"durability\":\"process\",\"rss_idle_kb\":$idle,\"rss_peak_kb\":$peak,${out:1}"
-  RESULT[sb_$conns]=$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["delivered_per_sec"])')
-  rm -rf "$dir"
+  echo "{\"peer\":\"switchboard\",\"durability\":\"process\",\"rss_idle_kb\":$idle,\"rss_peak_kb\":$peak,${result:1}"
+  RESULT[sb_$conns]=$(echo "$result" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["delivered_per_sec"])')
 }
 
 run_medplum() {
@@ -59,12 +72,54 @@ run_medplum() {
   RESULT[mp_$conns]=$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["acked_per_sec"])')
 }
 
+# With the standard Lua mapping: MLLP -> store -> Lua (ADT -> canonical Patient, validated) ->
+# file, and -> HTTP to a local sink (keep-alive, one connection, like a PMS endpoint).
+mapfile -t ADT_FIXTURES < <(ls fixtures/hl7v2/ADT-A0[1348]*.hl7 fixtures/hl7v2/ADT-A31*.hl7)
+run_switchboard_lua() {
+  local target=$1 conns=$2 per=$3
+  local dir; dir=$(mktemp -d)
+  local port; port=$(free_port)
+  local sink_pid="" destination wait_args
+  if [ "$target" = http ]; then
+    local http_port; http_port=$(free_port)
+    "$BUILD/bench/mllp/http_sink" "$http_port" "$dir/count" &
+    sink_pid=$!
+    wait_port "$http_port"
+    destination="destination \"out\" { type = \"http\", url = \"http://127.0.0.1:$http_port/api/v1/patients/{patient_id}\", method = \"PUT\" }"
+    wait_args=(--wait-count-file "$dir/count")
+  else
+    destination="destination \"out\" { type = \"file\", directory = \"out\", filename = \"{id}.json\" }"
+    wait_args=(--wait-dir "$dir/data/out")
+  fi
+  cat >"$dir/bench.lua" <<CFG
+engine { durability = "process", log_level = "warn", script_folders = { "$PWD/scripts/lua" } }
+channel "in" { type = "mllp", listen = "127.0.0.1:$port" }
+$destination
+route "patient" { from = "in", transform = "mappings/adt.lua:patient", to = "out" }
+CFG
+  "$SB" run "$dir/bench.lua" --data-dir "$dir/data" 2>"$dir/engine.log" &
+  local pid=$!
+  wait_port "$port"
+  local out
+  out=$("$LOAD" --port "$port" --connections "$conns" --messages "$per" \
+        "${wait_args[@]}" --expect $((conns * per)) "${ADT_FIXTURES[@]}")
+  local peak; peak=$(hwm_kb $pid)
+  kill -TERM $pid; wait $pid || true
+  [ -n "$sink_pid" ] && { kill $sink_pid; wait $sink_pid 2>/dev/null || true; }
+  echo "{\"peer\":\"switchboard+lua->$target\",\"rss_peak_kb\":$peak,${out:1}"
+  RESULT[lua_${target}_$conns]=$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["delivered_per_sec"])')
+  rm -rf "$dir"
+}
+
 N1=${N1:-10000}
 N8=${N8:-5000}
 run_switchboard 1 "$N1"
 run_medplum 1 "$N1"
 run_switchboard 8 "$N8"
 run_medplum 8 "$N8"
+run_switchboard_lua file 8 "$N8"
+run_switchboard_lua http 8 "$N8"
+echo "{\"summary\":\"mllp + lua\",\"lua_file_8conn_delivered_per_sec\":${RESULT[lua_file_8]},\"lua_http_8conn_delivered_per_sec\":${RESULT[lua_http_8]}}"
 python3 - "${RESULT[sb_1]}" "${RESULT[mp_1]}" "${RESULT[sb_8]}" "${RESULT[mp_8]}" <<'PY'
 import sys
 sb1, mp1, sb8, mp8 = map(float, sys.argv[1:])
