@@ -141,6 +141,7 @@ struct QueueItem {
   std::int64_t queueId = 0;  // FIFO order within a destination
   MessageId messageId = 0;
   std::string destination;
+  int part = 0;               // which output of the message for this destination (splits)
   int attempts = 0;           // attempts made so far
   Millis nextAttemptAt = 0;   // not before this time
   std::string payload;        // what to send

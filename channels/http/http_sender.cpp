@@ -177,8 +177,12 @@ std::vector<std::string> unknownPlaceholders(const std::string& pattern) {
 }
 
 std::string idempotencyKey(std::string_view destination, const store::QueueItem& item) {
+  // Split outputs of one message are different deliveries: the part joins the key (the first
+  // part keeps the plain form, so keys of unsplit messages do not depend on splitting).
   const std::string input =
-      fmt::format("{}:{}:{}", destination, item.messageId, item.summary.generation);
+      item.part == 0 ? fmt::format("{}:{}:{}", destination, item.messageId, item.summary.generation)
+                     : fmt::format("{}:{}:{}:{}", destination, item.messageId,
+                                   item.summary.generation, item.part);
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int length = 0;
   if (EVP_Digest(input.data(), input.size(), md.data(), &length, EVP_sha256(), nullptr) != 1) {

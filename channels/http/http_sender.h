@@ -41,7 +41,8 @@ std::string expandUrl(const std::string& pattern, const store::QueueItem& item);
 std::vector<std::string> unknownPlaceholders(const std::string& pattern);
 
 // A UUID-shaped key (RFC 9562 version 8 layout) from SHA-256 of
-// "<destination>:<message id>:<generation>": the same for every attempt of one delivery, even
+// "<destination>:<message id>:<generation>[:<part>]" (the part only for the second and later
+// outputs of a split): the same for every attempt of one delivery, even
 // after a restart, so the receiver can drop duplicates of a request whose answer we lost.
 std::string idempotencyKey(std::string_view destination, const store::QueueItem& item);
 

@@ -247,8 +247,9 @@ class ReadContext {
     catalogStmt_ = Stmt(*main_, "SELECT day, min_id, max_id FROM partitions");
     toRoute_ = Stmt(*main_, "SELECT message_id FROM to_route ORDER BY message_id LIMIT ?");
     pending_ = Stmt(*main_,
-                    "SELECT queue_id, message_id, attempts, next_attempt_at, payload FROM queue "
-                    "WHERE destination = ? AND status = 'pending' ORDER BY queue_id LIMIT ?");
+                    "SELECT queue_id, message_id, attempts, next_attempt_at, payload, part "
+                    "FROM queue WHERE destination = ? AND status = 'pending' ORDER BY queue_id "
+                    "LIMIT ?");
     queueOf_ = Stmt(*main_,
                     "SELECT queue_id, message_id, destination, status, attempts, "
                     "next_attempt_at, last_error FROM queue WHERE message_id = ? "
@@ -546,6 +547,7 @@ class SqliteStore final : public MessageStore {
         item.destination = std::string(destination);
         item.attempts = c->int32(2);
         item.nextAttemptAt = c->int64(3);
+        item.part = c->int32(5);
         payloads.push_back(c->isNull(4) ? std::nullopt : std::optional<std::string>(c->text(4)));
         out.push_back(std::move(item));
       }
@@ -799,8 +801,8 @@ class SqliteStore final : public MessageStore {
     deleteToRoute_ = Stmt(m, "DELETE FROM to_route WHERE message_id = ? AND generation <= ?");
     insertQueue_ = Stmt(m,
                         "INSERT OR IGNORE INTO queue (message_id, destination, generation, "
-                        "status, attempts, next_attempt_at, last_error, payload) "
-                        "VALUES (?, ?, ?, 'pending', 0, 0, '', ?)");
+                        "status, attempts, next_attempt_at, last_error, payload, part) "
+                        "VALUES (?, ?, ?, 'pending', 0, 0, '', ?, ?)");
     markDelivered_ = Stmt(m,
                           "UPDATE queue SET status = 'delivered', attempts = attempts + 1, "
                           "last_error = '', payload = NULL "
@@ -818,13 +820,13 @@ class SqliteStore final : public MessageStore {
                           "SELECT status, count(*) FROM queue WHERE message_id = ? AND "
                           "generation = ? GROUP BY status");
     deadOf_ = Stmt(m,
-                   "SELECT queue_id, message_id, generation, payload FROM queue "
+                   "SELECT queue_id, message_id, generation, payload, part FROM queue "
                    "WHERE destination = ? AND status = 'dead' ORDER BY queue_id");
     deleteQueue_ = Stmt(m, "DELETE FROM queue WHERE queue_id = ?");
     requeue_ = Stmt(m,
                     "INSERT INTO queue (message_id, destination, generation, status, attempts, "
-                    "next_attempt_at, last_error, payload) VALUES (?, ?, ?, 'pending', 0, 0, "
-                    "'', ?)");
+                    "next_attempt_at, last_error, payload, part) VALUES (?, ?, ?, 'pending', 0, "
+                    "0, '', ?, ?)");
     pendingInRange_ = Stmt(m,
                            "SELECT message_id FROM queue WHERE status = 'pending' AND "
                            "message_id BETWEEN ? AND ?");
@@ -1146,6 +1148,8 @@ class SqliteStore final : public MessageStore {
     }
     if (!o.error.empty()) addEvent(p, o.messageId, at, "error", "", "error", o.error);
     if (current) {
+      // Outputs for the same destination are numbered in the order they were produced.
+      std::map<std::string_view, std::int64_t> parts;
       for (const auto& e : o.enqueue) {
         auto& s = insertQueue_.reset()
                       .bind(1, o.messageId)
@@ -1156,6 +1160,7 @@ class SqliteStore final : public MessageStore {
         } else {
           s.bindNull(4);
         }
+        s.bind(5, parts[e.destination]++);
         s.run();
       }
       setStatus(p, o.messageId, o.status, o.error);
@@ -1223,6 +1228,7 @@ class SqliteStore final : public MessageStore {
       MessageId messageId;
       std::int64_t generation;
       std::optional<std::string> payload;
+      std::int64_t part;
     };
     std::vector<Dead> dead;
     {
@@ -1230,7 +1236,8 @@ class SqliteStore final : public MessageStore {
       c->bind(1, destination);
       while (c->step()) {
         dead.push_back(Dead{c->int64(0), c->int64(1), c->int64(2),
-                            c->isNull(3) ? std::nullopt : std::optional<std::string>(c->text(3))});
+                            c->isNull(3) ? std::nullopt : std::optional<std::string>(c->text(3)),
+                            c->int64(4)});
       }
     }
     const Millis at = nowMillis();
@@ -1244,6 +1251,7 @@ class SqliteStore final : public MessageStore {
       } else {
         s.bindNull(4);
       }
+      s.bind(5, d.part);
       s.run();
       if (auto loc = locate(d.messageId)) {
         addEvent(*loc->partition, d.messageId, at, "reprocess", destination, "requeued",

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 
 #include "parsers/hl7v2/hl7v2.h"
 #include "test_http_server.h"
@@ -271,6 +272,47 @@ route "r" {{ from = "in", transform = "{}", to = "pms" }}
   EXPECT_EQ(ackCode(client, adtMessage("AFTER")), "AA");
   ASSERT_TRUE(test::waitFor([&] { return pms.requests().size() == 1; }, std::chrono::seconds(20)));
   EXPECT_EQ(pms.requests()[0].body, "ok");
+}
+
+}  // namespace
+}  // namespace sb::e2e
+
+namespace sb::e2e {
+namespace {
+
+// One ORU with two observations becomes two LabResults, delivered as two requests in order.
+TEST(LuaHttp, SplitOutputsAreDeliveredOneByOneInOrder) {
+  test::TestHttpServer lis;
+  const auto port = test::freePort();
+  Engine engine(fmt::format(R"(
+engine {{ script_folders = {{ "{}" }} }}
+channel "in" {{ type = "mllp", listen = "127.0.0.1:{}" }}
+destination "lab_results" {{ type = "http", url = "http://127.0.0.1:{}/api/v1/lab-results" }}
+route "oru" {{ from = "in", filter = {{ message_type = "ORU" }},
+              transform = "mappings/oru.lua:labResults", to = "lab_results" }}
+)",
+                            (test::sourceDir() / "scripts/lua").string(), port, lis.port()));
+  engine.waitPort(port);
+  engine.start();
+  const auto r =
+      test::runCommand({test::binaryPath(), "send", "--mllp", fmt::format("127.0.0.1:{}", port),
+                        test::fixturePath("hl7v2/ORU-R01-01-cr.hl7").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.out;
+  ASSERT_TRUE(test::waitFor([&] { return lis.requests().size() >= 2; }, std::chrono::seconds(30)));
+  const auto requests = lis.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  // Each body is the reviewed golden of `switchboard test` (same JSON, any key order).
+  for (int i = 0; i < 2; ++i) {
+    rapidjson::Document got, want;
+    got.Parse(requests[i].body.c_str());
+    const auto golden = test::readFile(test::sourceDir() / "tests/routes/golden" /
+                                       fmt::format("oru-r01.result-{}.json", i + 1));
+    want.Parse(golden.c_str());
+    EXPECT_TRUE(got == want) << requests[i].body;
+  }
+  // Two outputs of one message are two different things to de-duplicate.
+  ASSERT_TRUE(requests[0].header("idempotency-key"));
+  EXPECT_NE(requests[0].header("idempotency-key"), requests[1].header("idempotency-key"));
 }
 
 }  // namespace

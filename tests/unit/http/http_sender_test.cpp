@@ -331,6 +331,11 @@ TEST(HttpSender, IdempotencyKeyIsStablePerMessageDestinationAndGeneration) {
   const std::regex uuid("[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
   for (const auto& key : keys) EXPECT_TRUE(std::regex_match(key, uuid)) << key;
   EXPECT_EQ(idempotencyKey("api", item(42, 0)), keys[0]);
+  // The second output of a split message is its own delivery with its own stable key.
+  auto second = item(42, 0);
+  second.part = 1;
+  EXPECT_NE(idempotencyKey("api", second), keys[0]);
+  EXPECT_EQ(idempotencyKey("api", second), idempotencyKey("api", second));
 }
 
 TEST(HttpSender, IdempotencyHeaderCanBeRenamedOrDisabled) {

@@ -530,6 +530,37 @@ TEST_F(SqliteStoreTest, RecordingTheSameRoutingTwiceQueuesOnce) {
   EXPECT_EQ(messageIdsOf(store->pendingDeliveries("ehr", 10)), (std::vector<MessageId>{1, 2}));
 }
 
+// A transform split one message into several outputs for one destination: each is its own
+// entry, in the order produced, and recording the routing again adds none.
+TEST_F(SqliteStoreTest, SplitOutputsForOneDestinationAreQueuedInOrder) {
+  auto store = open();
+  const MessageId id = store->insertInbound(record(1));
+  RoutingOutcome o;
+  o.messageId = id;
+  o.decisions = {{"labs", true, "filter passed"}};
+  o.enqueue = {{"lis", std::string("result-1")},
+               {"lis", std::string("result-2")},
+               {"archive", std::nullopt},
+               {"lis", std::string("result-3")}};
+  store->recordRouting({o});
+  store->recordRouting({o});
+  const auto items = store->pendingDeliveries("lis", 10);
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(items[0].payload, "result-1");
+  EXPECT_EQ(items[1].payload, "result-2");
+  EXPECT_EQ(items[2].payload, "result-3");
+  EXPECT_EQ(store->pendingDeliveries("archive", 10).size(), 1u);
+  // Dead-lettered parts come back as they were.
+  store->recordDeliveries({outcome(items[0], DeliveryResult::kDead, kNow, "", "rejected"),
+                           outcome(items[1], DeliveryResult::kDead, kNow, "", "rejected")});
+  EXPECT_EQ(store->reprocessDeadLetters("lis"), 2u);
+  const auto again = store->pendingDeliveries("lis", 10);
+  ASSERT_EQ(again.size(), 3u);
+  EXPECT_EQ(again[0].payload, "result-3");
+  EXPECT_EQ(again[1].payload, "result-1");
+  EXPECT_EQ(again[2].payload, "result-2");
+}
+
 TEST_F(SqliteStoreTest, ReprocessStartsANewGeneration) {
   auto store = open();
   const MessageId id = store->insertInbound(record(1));
@@ -833,10 +864,13 @@ TEST_F(SqliteStoreTest, OlderSchemaIsMigrated) {
   store->close();
   sqlite::Db main(dir_.path() / "main.db", sqlite::Db::Mode::kReadOnly);
   EXPECT_EQ(sqlite::schemaVersion(main), sqlite::latestSchemaVersion(sqlite::SchemaTarget::kMain));
-  EXPECT_EQ(sqlite::latestSchemaVersion(sqlite::SchemaTarget::kMain), 2);
+  EXPECT_EQ(sqlite::latestSchemaVersion(sqlite::SchemaTarget::kMain), 3);
   sqlite::Stmt s(main, "SELECT count(*) FROM sqlite_master WHERE name = 'queue_pending'");
   ASSERT_TRUE(s.step());
   EXPECT_EQ(s.int64(0), 1);
+  sqlite::Stmt part(main, "SELECT count(*) FROM pragma_table_info('queue') WHERE name = 'part'");
+  ASSERT_TRUE(part.step());
+  EXPECT_EQ(part.int64(0), 1);
 }
 
 // Search must walk an index, never the table: checks the plans SQLite picks for the queries
