@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
       perConnection = std::stoi(next());
     else if (a == "--wait-dir")
       waitDir = next();
+    else if (a == "--wait-count-file")
+      waitCountFile = next();
     else if (a == "--expect")
       expect = std::stoul(next());
     else
@@ -101,7 +103,7 @@ int main(int argc, char** argv) {
   const auto messages = loadMessages(files);
   if (port == 0 || messages.empty()) {
     std::cerr << "usage: mllp_load --port P [--connections N] [--messages M] "
-                 "[--wait-dir DIR --expect K] FIXTURE...\n";
+                 "[--wait-dir DIR | --wait-count-file F] [--expect K] FIXTURE...\n";
     return 2;
   }
   std::vector<std::vector<double>> latencies(connections);
