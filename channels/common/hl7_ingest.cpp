@@ -27,6 +27,23 @@ void fillKeys(store::InboundRecord& record, const hl7::Header& h) {
   record.sendingFacility = h.sendingFacility;
 }
 
+// Bytes that never made a whole message (oversized, truncated) kept as a rejected message. The
+// header is at the front, so the kept bytes usually still name the sender and the control id.
+store::InboundRecord rejected(const std::string& channel, const std::string& peer,
+                              const hl7::Finding& finding, std::string bytes) {
+  store::InboundRecord record;
+  record.channel = channel;
+  record.peer = peer;
+  record.receivedAt = store::nowMillis();
+  record.status = store::MessageStatus::kRejected;
+  record.error = describe(finding);
+  if (auto parsed = hl7::Message::parse(bytes); parsed.ok()) {
+    fillKeys(record, parsed.message->header());
+  }
+  record.raw = std::move(bytes);
+  return record;
+}
+
 // Built field by field: g++ 12 misreports brace-initialised Findings as maybe-uninitialized.
 hl7::Finding makeFinding(ErrorCode code, std::string text) {
   hl7::Finding f;
@@ -202,18 +219,8 @@ void Hl7Ingest::acceptOversized(const std::string& peer, std::string prefix, std
       ErrorCode::kMllpFrameTooLarge,
       fmt::format("message of {} bytes exceeds the limit of {} bytes", totalBytes, prefix.size()));
   log::at(log::Level::kWarn, "ingest", "channel {}: {} from {}", channel_, finding.text, peer);
-  store::InboundRecord record;
-  record.channel = channel_;
-  record.peer = peer;
-  record.receivedAt = store::nowMillis();
-  record.status = store::MessageStatus::kRejected;
-  record.error = describe(finding);
-  // The header is at the front, so the kept prefix usually still names the sender.
-  if (auto parsed = hl7::Message::parse(prefix); parsed.ok()) {
-    fillKeys(record, parsed.message->header());
-  }
   std::string ack = hl7::buildRejectAck(prefix, finding);
-  record.raw = std::move(prefix);
+  store::InboundRecord record = rejected(channel_, peer, finding, std::move(prefix));
   FailAck failed{ack, false, false};
   commit(std::move(record), std::move(ack), std::move(failed), std::move(answer));
 }
@@ -223,17 +230,7 @@ void Hl7Ingest::keepTruncated(const std::string& peer, std::string partial) {
       makeFinding(ErrorCode::kMllpTruncatedFrame,
                   fmt::format("connection ended inside a frame after {} bytes", partial.size()));
   log::at(log::Level::kWarn, "ingest", "channel {}: {} ({})", channel_, finding.text, peer);
-  store::InboundRecord record;
-  record.channel = channel_;
-  record.peer = peer;
-  record.receivedAt = store::nowMillis();
-  record.status = store::MessageStatus::kRejected;
-  record.error = describe(finding);
-  if (auto parsed = hl7::Message::parse(partial); parsed.ok()) {
-    fillKeys(record, parsed.message->header());
-  }
-  record.raw = std::move(partial);
-  commit(std::move(record), {}, FailAck{}, nullptr);
+  commit(rejected(channel_, peer, finding, std::move(partial)), {}, FailAck{}, nullptr);
 }
 
 }  // namespace sb::channels

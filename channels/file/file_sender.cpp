@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "channels/common/placeholders.h"
+
 namespace sb::channels::file {
 namespace {
 
@@ -57,39 +59,17 @@ constexpr std::array kKeys = {
 }  // namespace
 
 std::string expandFilename(const std::string& pattern, const store::QueueItem& item) {
-  std::string out;
-  std::size_t i = 0;
-  while (i < pattern.size()) {
-    if (pattern[i] != '{') {
-      out.push_back(pattern[i++]);
-      continue;
-    }
-    const auto close = pattern.find('}', i);
-    if (close == std::string::npos) {
-      out.append(pattern, i);
-      break;
-    }
-    const std::string_view key(pattern.data() + i + 1, close - i - 1);
-    const auto& s = item.summary;
-    if (key == "id")
-      out += fmt::format("{:012d}", item.messageId);
-    else if (key == "seq")
-      out += fmt::format("{:012d}", item.queueId);
-    else if (key == "channel")
-      out += safe(s.channel);
-    else if (key == "type")
-      out += safe(s.messageType);
-    else if (key == "trigger")
-      out += safe(s.triggerEvent);
-    else if (key == "control_id")
-      out += safe(s.controlId);
-    else if (key == "received")
-      out += utcStamp(s.receivedAt);
-    else
-      out.append(pattern, i, close - i + 1);
-    i = close + 1;
-  }
-  return safe(out);
+  const auto& s = item.summary;
+  return safe(expandPlaceholders(pattern, [&](std::string_view key) -> std::optional<std::string> {
+    if (key == "id") return fmt::format("{:012d}", item.messageId);
+    if (key == "seq") return fmt::format("{:012d}", item.queueId);
+    if (key == "channel") return safe(s.channel);
+    if (key == "type") return safe(s.messageType);
+    if (key == "trigger") return safe(s.triggerEvent);
+    if (key == "control_id") return safe(s.controlId);
+    if (key == "received") return utcStamp(s.receivedAt);
+    return std::nullopt;
+  }));
 }
 
 FileSender::FileSender(FileSenderOptions options) : options_(std::move(options)) {}

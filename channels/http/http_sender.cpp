@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "channels/common/placeholders.h"
 #include "channels/common/tls_config.h"
 
 namespace sb::channels::http {
@@ -129,37 +130,16 @@ std::size_t onBody(char* data, std::size_t size, std::size_t count, void* user) 
 }  // namespace
 
 std::string expandUrl(const std::string& pattern, const store::QueueItem& item) {
-  std::string out;
-  std::size_t i = 0;
-  while (i < pattern.size()) {
-    if (pattern[i] != '{') {
-      out.push_back(pattern[i++]);
-      continue;
-    }
-    const auto close = pattern.find('}', i);
-    if (close == std::string::npos) {
-      out.append(pattern, i);
-      break;
-    }
-    const std::string_view key(pattern.data() + i + 1, close - i - 1);
-    const auto& s = item.summary;
-    if (key == "id")
-      out += fmt::format("{}", item.messageId);
-    else if (key == "control_id")
-      out += urlEncode(s.controlId);
-    else if (key == "patient_id")
-      out += urlEncode(s.patientId);
-    else if (key == "type")
-      out += urlEncode(s.messageType);
-    else if (key == "trigger")
-      out += urlEncode(s.triggerEvent);
-    else if (key == "channel")
-      out += urlEncode(s.channel);
-    else
-      out.append(pattern, i, close - i + 1);
-    i = close + 1;
-  }
-  return out;
+  const auto& s = item.summary;
+  return expandPlaceholders(pattern, [&](std::string_view key) -> std::optional<std::string> {
+    if (key == "id") return fmt::format("{}", item.messageId);
+    if (key == "control_id") return urlEncode(s.controlId);
+    if (key == "patient_id") return urlEncode(s.patientId);
+    if (key == "type") return urlEncode(s.messageType);
+    if (key == "trigger") return urlEncode(s.triggerEvent);
+    if (key == "channel") return urlEncode(s.channel);
+    return std::nullopt;
+  });
 }
 
 std::vector<std::string> unknownPlaceholders(const std::string& pattern) {

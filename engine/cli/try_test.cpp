@@ -186,6 +186,19 @@ std::string statusName(store::MessageStatus s) {
   return std::string(store::toString(s));
 }
 
+// What the router would see of a message the listener committed.
+store::MessageSummary summaryOf(const store::InboundRecord& record) {
+  store::MessageSummary s;
+  s.channel = record.channel;
+  s.messageType = record.messageType;
+  s.triggerEvent = record.triggerEvent;
+  s.controlId = record.controlId;
+  s.patientId = record.patientId;
+  s.sendingApplication = record.sendingApplication;
+  s.sendingFacility = record.sendingFacility;
+  return s;
+}
+
 constexpr config::KeySpec kTestKeys[] = {
     {"config", config::ValueType::kString, true, "", "the config file, relative to the test file"},
     {"channel", config::ValueType::kString, true, "", "the channel the input arrives on"},
@@ -242,14 +255,7 @@ int tryRoute(const Args& args) {
   routes::Pipeline pipeline(single, engine::pipelineOptions(loaded->plan));
   std::vector<std::string> scriptErrors;
   pipeline.load(scriptErrors);
-  store::MessageSummary summary;
-  summary.channel = verdict.record.channel;
-  summary.messageType = verdict.record.messageType;
-  summary.triggerEvent = verdict.record.triggerEvent;
-  summary.controlId = verdict.record.controlId;
-  summary.patientId = verdict.record.patientId;
-  summary.sendingApplication = verdict.record.sendingApplication;
-  summary.sendingFacility = verdict.record.sendingFacility;
+  const store::MessageSummary summary = summaryOf(verdict.record);
   const auto result = pipeline.run(summary, raw, true);
   std::cout << "== route " << route->name << " (channel " << summary.channel << ")\n";
   for (const auto& step : result.trace) {
@@ -323,14 +329,7 @@ int test(const Args& args) {
       std::string status = "rejected", error = verdict.record.error;
       std::map<std::string, std::vector<std::string>> actual;
       if (verdict.accepted) {
-        store::MessageSummary summary;
-        summary.channel = verdict.record.channel;
-        summary.messageType = verdict.record.messageType;
-        summary.triggerEvent = verdict.record.triggerEvent;
-        summary.controlId = verdict.record.controlId;
-        summary.patientId = verdict.record.patientId;
-        summary.sendingApplication = verdict.record.sendingApplication;
-        summary.sendingFacility = verdict.record.sendingFacility;
+        const store::MessageSummary summary = summaryOf(verdict.record);
         const auto result = loaded->pipeline->run(summary, raw);
         status = statusName(result.status);
         error = result.error;

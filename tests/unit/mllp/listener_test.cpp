@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "tests/support/test_support.h"
+
 #include <algorithm>
 #include <thread>
 
@@ -178,7 +180,13 @@ TEST(MllpListener, OutOfOrderRepliesAreWrittenInArrivalOrder) {
   listener.start();
   Client client(clientFor(listener.port()));
   for (int i = 0; i < 5; ++i) client.sendOnly(fmt::format("m{}", i));
-  ASSERT_TRUE(handler.waitUntil([&] { return handler.messages.size() == 5; }));
+  // Wait for the hook to have stored all five replies (not only for the messages to be seen).
+  ASSERT_TRUE(sb::test::waitFor(
+      [&] {
+        std::lock_guard lock(repliesMutex);
+        return replies.size() == 5;
+      },
+      std::chrono::seconds(10)));
   // Answer newest first, from a thread that is not an io_context thread.
   std::thread answerer([&] {
     std::lock_guard lock(repliesMutex);
