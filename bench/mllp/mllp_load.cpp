@@ -159,10 +159,9 @@ int main(int argc, char** argv) {
       "\"acked_per_sec\":{:.0f},\"p50_us\":{:.0f},\"p99_us\":{:.0f}{}}}\n",
       connections, static_cast<long>(total), failures.load(), ackSeconds, total / ackSeconds,
       pct(0.50), pct(0.99),
-      waitDir.empty()
-          ? std::string()
-          : fmt::format(",\"delivered_seconds\":{:.3f},\"delivered_per_sec\":{:.0f},"
-                        "\"delivered\":{}",
-                        deliveredSeconds, total / deliveredSeconds, countFiles(waitDir)));
+      !waiting ? std::string()
+               : fmt::format(",\"delivered_seconds\":{:.3f},\"delivered_per_sec\":{:.0f},"
+                             "\"delivered\":{}",
+                             deliveredSeconds, total / deliveredSeconds, delivered()));
   return failures == 0 ? 0 : 1;
 }
