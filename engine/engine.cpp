@@ -265,6 +265,7 @@ void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
     o.generation = m.summary.generation;
     routes::PipelineResult r = routing_->pipeline->run(m.summary, m.raw);
     o.decisions = std::move(r.decisions);
+    o.steps = std::move(r.steps);
     o.status = r.status;
     o.error = std::move(r.error);
     if (o.status == store::MessageStatus::kError) {

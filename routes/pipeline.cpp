@@ -39,6 +39,8 @@ bool truthy(const transforms::Value& v) {
   return true;
 }
 
+constexpr std::size_t kMaxStepOutput = 16 * 1024;
+
 // One output addressed to one destination.
 struct Output {
   std::string destination;
@@ -175,7 +177,16 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
                                 route.transformScripts[t], r.error->message));
       }
       value = r.values.empty() ? transforms::Value{} : std::move(r.values[0]);
-      note(route, "transform", fmt::format("{} -> {}", route.transformScripts[t], describe(value)));
+      std::string output = describe(value);
+      note(route, "transform", fmt::format("{} -> {}", route.transformScripts[t], output));
+      // Kept with the message so `messages show` tells what each step made of it; very large
+      // outputs are cut, the queue holds the final ones whole.
+      if (output.size() > kMaxStepOutput) {
+        const auto total = output.size();
+        output.resize(kMaxStepOutput);
+        output += fmt::format("... ({} bytes in all)", total);
+      }
+      result.steps.push_back({route.name, route.transformScripts[t], std::move(output)});
     }
     // Turn the final value into addressed outputs.
     std::vector<Output> produced;

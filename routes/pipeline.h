@@ -41,7 +41,8 @@ struct PipelineResult {
   std::vector<store::RouteDecision> decisions;
   std::vector<store::Enqueue> enqueue;
   std::string error;  // for kError: "adt.lua:12: ..." or "schema Patient /birthDate: ..."
-  std::vector<TraceStep> trace;  // filled when asked
+  std::vector<store::StepOutput> steps;  // each transform's output, for the message's history
+  std::vector<TraceStep> trace;          // filled when asked
 };
 
 class Pipeline {

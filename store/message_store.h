@@ -66,7 +66,7 @@ struct InboundRecord {
   std::string sendingApplication;
   std::string sendingFacility;
   MessageStatus status = MessageStatus::kReceived;  // kReceived or kRejected
-  std::string error;  // for kRejected: "SB-102 MSH-2: ..." (no PHI)
+  std::string error;                                // for kRejected: "SB-102 MSH-2: ..." (no PHI)
 };
 
 struct MessageSummary {
@@ -95,10 +95,10 @@ struct StoredMessage {
 struct Event {
   MessageId messageId = 0;
   Millis at = 0;
-  std::string step;         // "route", "deliver", "reprocess", "filter", "error"
-  std::string subject;      // route or destination name
-  std::string outcome;      // "matched", "filtered", "delivered", "retry", "dead", ...
-  std::string detail;       // reason, error text, or the peer's response (e.g. the ACK)
+  std::string step;     // "route", "deliver", "reprocess", "filter", "error"
+  std::string subject;  // route or destination name
+  std::string outcome;  // "matched", "filtered", "delivered", "retry", "dead", ...
+  std::string detail;   // reason, error text, or the peer's response (e.g. the ACK)
 };
 
 struct QueueEntry {
@@ -113,8 +113,8 @@ struct QueueEntry {
 
 struct MessageDetail {
   StoredMessage message;
-  std::vector<Event> events;       // oldest first
-  std::vector<QueueEntry> queue;   // one per destination (and generation)
+  std::vector<Event> events;      // oldest first
+  std::vector<QueueEntry> queue;  // one per destination (and generation)
 };
 
 // ---- routing stage ----
@@ -127,10 +127,17 @@ struct Enqueue {
   std::string destination;
   std::optional<std::string> payload;  // bytes to send; nullopt = the raw inbound message
 };
+// The output of one transform step, kept in the message's history.
+struct StepOutput {
+  std::string route;
+  std::string script;  // "mappings/adt.lua:patient"
+  std::string output;  // what it returned (shortened by the router when very large)
+};
 struct RoutingOutcome {
   MessageId messageId = 0;
   int generation = 0;  // the generation that was routed (from MessageSummary)
   std::vector<RouteDecision> decisions;
+  std::vector<StepOutput> steps;
   std::vector<Enqueue> enqueue;
   MessageStatus status = MessageStatus::kRouted;  // kRouted, kFiltered or kError
   std::string error;
@@ -141,11 +148,11 @@ struct QueueItem {
   std::int64_t queueId = 0;  // FIFO order within a destination
   MessageId messageId = 0;
   std::string destination;
-  int part = 0;               // which output of the message for this destination (splits)
-  int attempts = 0;           // attempts made so far
-  Millis nextAttemptAt = 0;   // not before this time
-  std::string payload;        // what to send
-  MessageSummary summary;     // of the inbound message (for file names, logs)
+  int part = 0;              // which output of the message for this destination (splits)
+  int attempts = 0;          // attempts made so far
+  Millis nextAttemptAt = 0;  // not before this time
+  std::string payload;       // what to send
+  MessageSummary summary;    // of the inbound message (for file names, logs)
 };
 
 enum class DeliveryResult { kDelivered, kRetry, kDead };

@@ -1146,6 +1146,9 @@ class SqliteStore final : public MessageStore {
       addEvent(p, o.messageId, at, d.matched ? "route" : "filter", d.route,
                d.matched ? "matched" : "filtered", d.reason);
     }
+    for (const auto& step : o.steps) {
+      addEvent(p, o.messageId, at, "transform", step.route, step.script, step.output);
+    }
     if (!o.error.empty()) addEvent(p, o.messageId, at, "error", "", "error", o.error);
     if (current) {
       // Outputs for the same destination are numbered in the order they were produced.

@@ -77,6 +77,12 @@ TEST(LuaHttp, AdtBecomesPatientJsonPutToThePmsInOrder) {
             "\"sourceMessageId\":\"C0\"},\"name\":[{\"family\":\"DOE\",\"given\":[\"JANE\",\"Q\"],"
             "\"use\":\"official\"}],\"resourceType\":\"Patient\",\"schemaVersion\":\"1\"}");
   EXPECT_EQ(requests[0].header("content-type"), "application/json");
+  // The message's history keeps what the transform made of it.
+  const auto shown = engine.cli({"messages", "show", "1", "--json"});
+  EXPECT_NE(shown.out.find("\"step\":\"transform\",\"subject\":\"adt_patient\","
+                           "\"outcome\":\"mappings/adt.lua:patient\",\"detail\":\"{\\\"active\\\""),
+            std::string::npos)
+      << shown.out;
   ASSERT_TRUE(requests[0].header("idempotency-key"));
   EXPECT_NE(requests[0].header("idempotency-key"), requests[1].header("idempotency-key"));
 }

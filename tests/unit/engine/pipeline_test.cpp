@@ -136,6 +136,12 @@ TEST_F(PipelineTest, TransformsChainAndNilMeansNothingToDeliver) {
   const auto chained = run({route("c", {"a"}, {}, {"first.lua", "second.lua"})});
   ASSERT_EQ(chained.enqueue.size(), 1u);
   EXPECT_EQ(*chained.enqueue[0].payload, "name=DOE");
+  ASSERT_EQ(chained.steps.size(), 2u);
+  EXPECT_EQ(chained.steps[0].route, "c");
+  EXPECT_EQ(chained.steps[0].script, "first.lua");
+  EXPECT_EQ(chained.steps[0].output, "DOE");
+  EXPECT_EQ(chained.steps[1].script, "second.lua");
+  EXPECT_EQ(chained.steps[1].output, "name=DOE");
   const auto none = run({route("n", {"a"}, {}, {"none.lua"})});
   EXPECT_EQ(none.status, store::MessageStatus::kFiltered);
   ASSERT_EQ(none.decisions.size(), 2u);

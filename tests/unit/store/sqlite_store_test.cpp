@@ -561,6 +561,23 @@ TEST_F(SqliteStoreTest, SplitOutputsForOneDestinationAreQueuedInOrder) {
   EXPECT_EQ(again[2].payload, "result-2");
 }
 
+TEST_F(SqliteStoreTest, TransformOutputsBecomeEventsOfTheMessage) {
+  auto store = open();
+  const MessageId id = store->insertInbound(record(1));
+  RoutingOutcome o;
+  o.messageId = id;
+  o.decisions = {{"adt", true, "filter passed"}};
+  o.steps = {{"adt", "mappings/adt.lua:patient", "{\"resourceType\":\"Patient\"}"}};
+  o.enqueue = {{"pms", std::string("{\"resourceType\":\"Patient\"}")}};
+  store->recordRouting({o});
+  const auto d = store->get(id);
+  ASSERT_EQ(d->events.size(), 2u);
+  EXPECT_EQ(d->events[1].step, "transform");
+  EXPECT_EQ(d->events[1].subject, "adt");
+  EXPECT_EQ(d->events[1].outcome, "mappings/adt.lua:patient");
+  EXPECT_EQ(d->events[1].detail, "{\"resourceType\":\"Patient\"}");
+}
+
 TEST_F(SqliteStoreTest, ReprocessStartsANewGeneration) {
   auto store = open();
   const MessageId id = store->insertInbound(record(1));
