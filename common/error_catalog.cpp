@@ -45,6 +45,18 @@ constexpr std::array kCatalog = {
     ErrorInfo{ErrorCode::kDeliveryFailed, "SB-502", "AE", 207, 502, "delivery attempt failed"},
     ErrorInfo{ErrorCode::kDeliveryDeadLetter, "SB-503", "AE", 207, 502,
               "delivery attempts exhausted; dead-lettered"},
+    ErrorInfo{ErrorCode::kX12NoInterchange, "SB-601", "AR", 207, 400,
+              "X12 input has no usable ISA interchange header"},
+    ErrorInfo{ErrorCode::kX12InterchangeRejected, "SB-602", "AR", 207, 400,
+              "X12 interchange envelope rejected (TA1 R)"},
+    ErrorInfo{ErrorCode::kX12SetsRejected, "SB-603", "AR", 207, 400,
+              "X12 transaction sets rejected (999 R)"},
+    ErrorInfo{ErrorCode::kX12PartiallyAccepted, "SB-604", "AE", 207, 200,
+              "X12 functional group partially accepted (999 P)"},
+    ErrorInfo{ErrorCode::kX12TooLarge, "SB-605", "AR", 207, 413,
+              "X12 input exceeds the size limit"},
+    ErrorInfo{ErrorCode::kX12Unbalanced, "SB-606", "AE", 207, 422,
+              "835 remittance does not balance"},
     ErrorInfo{ErrorCode::kInternal, "SB-900", "AE", 207, 500, "internal error"},
 };
 

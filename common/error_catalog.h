@@ -38,6 +38,13 @@ enum class ErrorCode : std::uint16_t {
   kDeliveryRejected = 501,    // peer answered AE/AR or a permanent error
   kDeliveryFailed = 502,      // transient failure, retried
   kDeliveryDeadLetter = 503,  // attempts exhausted
+  // X12 input (6xx); the TA1/999 code of each finding is carried by the finding itself.
+  kX12NoInterchange = 601,        // no usable ISA: nothing to acknowledge
+  kX12InterchangeRejected = 602,  // TA1 R: the envelope is broken
+  kX12SetsRejected = 603,         // 999 IK5 R for every transaction set
+  kX12PartiallyAccepted = 604,    // 999 AK9 P: some sets rejected (the accepted ones are routed)
+  kX12TooLarge = 605,
+  kX12Unbalanced = 606,  // 835: BPR02 differs from the claims less the provider adjustments
   kInternal = 900,
 };
 

@@ -65,7 +65,14 @@ class LoopBuilder {
     const auto& children = fr.rule->children;
     // Inside a loop instance its trigger is not taken again: that starts the next repetition,
     // which is the parent's business.
-    const std::size_t from = (f > 0 && fr.pos == 0) ? 1 : fr.pos;
+    std::size_t from = (f > 0 && fr.pos == 0) ? 1 : fr.pos;
+    // Segment lines with the same id next to each other (DTP*435, DTP*434, ... in 2300) share
+    // one position in the guide: their relative order is free.
+    while (from > (f > 0 ? 1u : 0u) && from < children.size() && children[from].segment &&
+           children[from - 1].segment &&
+           children[from - 1].segment->id == children[from].segment->id) {
+      --from;
+    }
     for (std::size_t j = from; j < children.size(); ++j) {
       const SpecNode& n = children[j];
       if (n.segment) {

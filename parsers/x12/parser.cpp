@@ -272,9 +272,10 @@ void Document::scan(const Limits& limits) {
       segments_.push_back(std::move(seg));
     }
     pos = segEnd + 1;
-    // Line breaks after terminators are layout, not data (unless they are the terminator).
-    while (pos < size && (base[pos] == '\r' || base[pos] == '\n') &&
-           base[pos] != current->segment) {
+    // Line breaks (and stray blanks) after terminators are layout, not data, unless they are a
+    // delimiter themselves. The bytes stay in the buffer, so nothing is lost.
+    while (pos < size && isSpaceOrBreak(base[pos]) && base[pos] != current->segment &&
+           base[pos] != current->element) {
       ++pos;
     }
   }
