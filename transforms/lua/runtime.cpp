@@ -151,11 +151,17 @@ int messageHandler(lua_State* L) {
     lua_Debug ar;
     for (int level = 1; lua_getstack(L, level, &ar); ++level) {
       lua_getinfo(L, "Sl", &ar);
-      if (ar.currentline > 0) {
+      // Library code written in Lua (the x12 prelude) is not where the script went wrong.
+      if (ar.currentline > 0 && std::string_view(ar.source) != "=x12") {
         impl.errFile = ar.short_src;
         impl.errLine = ar.currentline;
         break;
       }
+    }
+    // Say where, like Lua's own errors do.
+    if (!impl.errFile.empty()) {
+      lua_pushfstring(L, "%s:%d: %s", impl.errFile.c_str(), impl.errLine, text);
+      lua_replace(L, 1);
     }
   }
   lua_settop(L, 1);
@@ -382,11 +388,12 @@ void openSandbox(lua_State* L, Impl& impl) {
   lua_register(L, "require", safeRequire);
 
   openHl7(L);
+  openX12(L, impl.options.controlNumbers);
   openJson(L);
   openHelpers(L, &impl.files);
 
-  for (const char* lib : {"string", "table", "math", "utf8", "os", "hl7", "json", "crypto", "uuid",
-                          "base64", "log"}) {
+  for (const char* lib : {"string", "table", "math", "utf8", "os", "hl7", "x12", "json", "crypto",
+                          "uuid", "base64", "log"}) {
     lua_getglobal(L, lib);
     freezeTop(L);
     lua_setglobal(L, lib);
@@ -421,6 +428,7 @@ void pushValue(lua_State* L, const Value& value) {
       }
     }
     void operator()(const std::shared_ptr<hl7::Message>& m) const { pushHl7Message(L, m); }
+    void operator()(const X12Text& x) const { pushX12Document(L, x.raw); }
   };
   std::visit(Pusher{L}, value);
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "parsers/hl7v2/hl7v2.h"
+#include "transforms/lua/x12_binding.h"
 
 struct lua_State;
 
@@ -35,6 +36,8 @@ struct LuaOptions {
   // Folders that require() and sb_read_script_file() may read from, searched in order.
   std::vector<std::filesystem::path> scriptFolders;
   LuaLimits limits;
+  // X12 control numbers for x12.build / x12.ack; empty: per-state counters from 1.
+  ControlNumberSource controlNumbers;
 };
 
 struct ScriptError {
@@ -50,10 +53,16 @@ struct JsonText {
   bool operator==(const JsonText&) const = default;
 };
 
+// An X12 interchange handed to a script: it sees the parsed document (x12.parse).
+struct X12Text {
+  std::string raw;
+  bool operator==(const X12Text&) const = default;
+};
+
 // Values passed to and returned from scripts. HL7 messages are shared, not copied: edits made by
 // the script are visible to the caller through the same pointer.
 using Value = std::variant<std::monostate, bool, std::int64_t, double, std::string, JsonText,
-                           std::shared_ptr<hl7::Message>>;
+                           X12Text, std::shared_ptr<hl7::Message>>;
 
 // A function kept alive in the state's registry, until release() or the end of its LuaRuntime.
 struct FunctionRef {

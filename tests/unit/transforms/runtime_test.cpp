@@ -142,7 +142,7 @@ TEST(LuaRuntime, RuntimeErrorsCarryFileAndLineAndTheStateServesOn) {
   EXPECT_EQ(r.error->message, "adt.lua:3: boom");
   EXPECT_EQ(r.error->line, 3);
   r = rt.call(loaded.function, {Value{std::string("table")}});
-  EXPECT_EQ(r.error->message, "(error object is a table value)");
+  EXPECT_EQ(r.error->message, "adt.lua:5: (error object is a table value)");
   EXPECT_EQ(r.error->file, "adt.lua");
   EXPECT_EQ(r.error->line, 5);
   EXPECT_EQ(text(rt.call(loaded.function, {Value{JsonText{R"({"x":"ok"})"}}})), "ok");
