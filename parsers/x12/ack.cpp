@@ -26,6 +26,11 @@ std::vector<const Finding*> findingsAt(const Document& doc, std::size_t intercha
   return out;
 }
 
+// IK303 holds at most 4 characters: the loop's number ("2010" for 2010BA), as 999s carry it.
+std::string loopCode(const std::string& loopId) {
+  return loopId.substr(0, 4);
+}
+
 std::pair<std::string, std::string> nowDateTime() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -147,8 +152,8 @@ std::string buildAcknowledgement(const Document& doc, std::size_t index, const A
                          [](const auto& a, const auto& b) { return a.first < b.first; });
         for (const auto& [position, f] : order) {
           if (f) {
-            w.segment(
-                {"IK3", f->segmentId, std::to_string(f->segmentPosition), f->loopId, f->x12Code});
+            w.segment({"IK3", f->segmentId, std::to_string(f->segmentPosition), loopCode(f->loopId),
+                       f->x12Code});
             if (f->segmentIndex >= 0) writeIk4s(f->segmentIndex);
           } else {
             const auto it = std::find_if(
@@ -156,7 +161,8 @@ std::string buildAcknowledgement(const Document& doc, std::size_t index, const A
                 [&](const auto& e) { return e.second.front()->segmentPosition == position; });
             if (it == elementsBySegment.end()) continue;
             const Finding* e = it->second.front();
-            w.segment({"IK3", e->segmentId, std::to_string(e->segmentPosition), e->loopId, "8"});
+            w.segment({"IK3", e->segmentId, std::to_string(e->segmentPosition), loopCode(e->loopId),
+                       "8"});
             writeIk4s(e->segmentIndex);
           }
         }

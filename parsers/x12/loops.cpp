@@ -189,8 +189,8 @@ class LoopBuilder {
       code = "7";
       why = "segment not in proper sequence";
     }
-    segmentFinding(static_cast<std::int64_t>(i), validId ? id : std::string(), loopId, code,
-                   position(i),
+    // IK301 carries the id as received, even an unrecognized one.
+    segmentFinding(static_cast<std::int64_t>(i), id.substr(0, 3), loopId, code, position(i),
                    fmt::format("{} in {}: {}", validId ? id : "segment",
                                loopId.empty() ? "header" : loopId, why));
     addItem(stack_.back().loop, false, static_cast<std::uint32_t>(i));

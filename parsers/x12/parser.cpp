@@ -65,9 +65,9 @@ bool validTime4(std::string_view t) {
 // ---- Segment ----
 
 std::string_view Segment::element(std::size_t position) const {
-  if (position > seps_.size()) return {};
+  if (position > sepCount_) return {};
   const std::size_t begin = position == 0 ? 0 : seps_[position - 1] + 1;
-  const std::size_t end = position < seps_.size() ? seps_[position] : raw_.size();
+  const std::size_t end = position < sepCount_ ? seps_[position] : raw_.size();
   return raw_.substr(begin, end - begin);
 }
 
@@ -170,8 +170,31 @@ std::optional<Delimiters> readDelimiters(std::string_view raw, std::string* whyN
 
 // ---- Document ----
 
-Document::Document(Document&&) noexcept = default;
-Document& Document::operator=(Document&&) noexcept = default;
+Document::Document(Document&& other) noexcept {
+  *this = std::move(other);
+}
+
+Document& Document::operator=(Document&& other) noexcept {
+  const bool ownsRaw = !other.owned_.empty() && other.raw_.data() == other.owned_.data();
+  owned_ = std::move(other.owned_);
+  // A short owned string moves its bytes (small-string buffer): point at the new place. The
+  // segments index the same bytes, so they move with it.
+  if (ownsRaw && owned_.data() != other.raw_.data()) {
+    raw_ = owned_;
+    delimiterSets_ = std::move(other.delimiterSets_);
+    segments_.clear();  // inputs this small hold no segment
+  } else {
+    raw_ = other.raw_;
+    delimiterSets_ = std::move(other.delimiterSets_);
+    segments_ = std::move(other.segments_);
+  }
+  separators_ = std::move(other.separators_);
+  interchanges_ = std::move(other.interchanges_);
+  findings_ = std::move(other.findings_);
+  loopsBuilt_ = other.loopsBuilt_;
+  validated_ = other.validated_;
+  return *this;
+}
 Document::~Document() = default;
 
 const Delimiters& Document::delimiters() const {
@@ -227,7 +250,8 @@ void Document::scan(const Limits& limits) {
     return;
   }
   const Delimiters* current = nullptr;
-  segments_.reserve(raw_.size() / 40 + 4);
+  segments_.reserve(raw_.size() / 32 + 4);
+  separators_.reserve(raw_.size() / 6 + 16);
   const char* base = raw_.data();
   const std::size_t size = raw_.size();
   while (pos < size) {
@@ -255,13 +279,14 @@ void Document::scan(const Limits& limits) {
       seg.offset_ = pos;
       seg.index_ = segments_.size();
       seg.delims_ = current;
+      seg.sepFirst_ = static_cast<std::uint32_t>(separators_.size());
       const char* p = seg.raw_.data();
       const char* const last = p + seg.raw_.size();
       while ((p = static_cast<const char*>(std::memchr(p, current->element, last - p))) !=
              nullptr) {
-        seg.seps_.push_back(static_cast<std::uint32_t>(p - seg.raw_.data()));
+        separators_.push_back(static_cast<std::uint32_t>(p - seg.raw_.data()));
         ++p;
-        if (seg.seps_.size() > limits.maxElementsPerSegment) break;
+        if (++seg.sepCount_ > limits.maxElementsPerSegment) break;
       }
       if (!end) {
         findings_.push_back(interchangeFinding(
@@ -279,6 +304,8 @@ void Document::scan(const Limits& limits) {
       ++pos;
     }
   }
+  // The flat array no longer grows: point each segment at its range.
+  for (Segment& seg : segments_) seg.seps_ = separators_.data() + seg.sepFirst_;
 }
 
 void Document::envelopes() {

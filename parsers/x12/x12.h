@@ -68,7 +68,7 @@ class Segment {
   std::string_view raw() const { return raw_; }   // without the terminator
   std::size_t offset() const { return offset_; }  // byte offset of the segment in the buffer
   std::size_t index() const { return index_; }    // position among the document's segments
-  std::size_t elementCount() const { return seps_.size(); }  // highest element position present
+  std::size_t elementCount() const { return sepCount_; }  // highest element position present
   // The whole element (all its repetitions and components); "" when absent.
   std::string_view element(std::size_t position) const;
   // Repetition `rep` (0-based) of the element, then component (1-based; 0 = the whole repetition).
@@ -83,7 +83,11 @@ class Segment {
   std::size_t offset_ = 0;
   std::size_t index_ = 0;
   const Delimiters* delims_ = nullptr;
-  std::vector<std::uint32_t> seps_;  // offsets in raw_ of each element separator
+  // Offsets in raw_ of each element separator: a range of the document's one flat array, so a
+  // segment costs no allocation of its own.
+  const std::uint32_t* seps_ = nullptr;
+  std::uint32_t sepCount_ = 0;
+  std::uint32_t sepFirst_ = 0;  // index of seps_[0] in the document's array
 };
 
 // A node of a transaction set's loop tree. Items keep the order of the source: each is a segment
@@ -184,6 +188,7 @@ class Document {
   std::string_view raw_;
   std::vector<std::unique_ptr<Delimiters>> delimiterSets_;  // one per ISA; stable addresses
   std::vector<Segment> segments_;
+  std::vector<std::uint32_t> separators_;  // every segment's element separator offsets
   std::vector<Interchange> interchanges_;
   std::vector<Finding> findings_;
   bool loopsBuilt_ = false;
