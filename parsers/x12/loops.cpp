@@ -51,6 +51,7 @@ class LoopBuilder {
     tx_.loops[0].parent = 0;
     stack_.push_back(Frame{&spec.root, 0, 0, std::vector<int>(spec.root.children.size(), 0)});
     const std::size_t end = doc_.transactionEnd(tx_);
+    placed_.assign(end - tx_.st, nullptr);
     for (std::size_t i = tx_.st; i < end; ++i) place(i);
     while (!stack_.empty()) closeTop(end);
   }
@@ -62,6 +63,7 @@ class LoopBuilder {
   std::optional<std::size_t> findIn(std::size_t f, const Segment& s, bool allowOverMax,
                                     bool loose) const {
     const Frame& fr = stack_[f];
+    const std::uint32_t id = packId(s.id());
     const auto& children = fr.rule->children;
     // Inside a loop instance its trigger is not taken again: that starts the next repetition,
     // which is the parent's business.
@@ -76,13 +78,13 @@ class LoopBuilder {
     for (std::size_t j = from; j < children.size(); ++j) {
       const SpecNode& n = children[j];
       if (n.segment) {
-        if (n.segment->id != s.id()) continue;
+        if (n.segment->packed != id) continue;
         if (!loose && !codesMatch(*n.segment, s)) continue;
         if (!allowOverMax && n.segment->maxUse > 0 && fr.counts[j] >= n.segment->maxUse) continue;
         return j;
       }
       const SegmentRule* trig = n.loop->trigger();
-      if (!trig || trig->id != s.id() || loose) continue;
+      if (!trig || trig->packed != id || loose) continue;
       if (!codesMatch(*trig, s)) continue;
       if (!allowOverMax && n.loop->maxRepeat > 0 && fr.counts[j] >= n.loop->maxRepeat) continue;
       return j;
@@ -137,7 +139,7 @@ class LoopBuilder {
     const std::string loopId = fr.rule->id;
     if (n.segment) {
       addItem(fr.loop, false, static_cast<std::uint32_t>(i));
-      placed_.emplace(i, n.segment.get());
+      placed_[i - tx_.st] = n.segment.get();
       if (p->overMax) {
         segmentFinding(static_cast<std::int64_t>(i), std::string(s.id()), loopId, "5", position(i),
                        fmt::format("{} {}: segment exceeds maximum use of {}",
@@ -170,7 +172,7 @@ class LoopBuilder {
     stack_.push_back(Frame{&rule, index, 0, std::vector<int>(rule.children.size(), 0)});
     stack_.back().counts[0] = 1;
     addItem(index, false, static_cast<std::uint32_t>(i));
-    placed_.emplace(i, rule.trigger());
+    placed_[i - tx_.st] = rule.trigger();
   }
 
   void unexpected(std::size_t i, const Segment& s) {
@@ -241,7 +243,7 @@ class LoopBuilder {
 
  public:
   const SpecLibrary* dictionary_ = nullptr;
-  std::map<std::size_t, const SegmentRule*> placed_;
+  std::vector<const SegmentRule*> placed_;  // by position in the transaction set
 
  private:
   const Document& doc_;
@@ -277,9 +279,8 @@ void Document::buildLoops(const SpecLibrary& specs) {
         for (std::uint32_t li = 0; li < tx.loops.size(); ++li) {
           for (const Loop::Item& item : tx.loops[li].items) {
             if (item.isLoop) continue;
-            const auto it = b.placed_.find(item.index);
-            checkElements(*this, specs, segments_[item.index],
-                          it == b.placed_.end() ? nullptr : it->second, tx.loops[li].id,
+            const SegmentRule* rule = b.placed_[item.index - tx.st];
+            checkElements(*this, specs, segments_[item.index], rule, tx.loops[li].id,
                           static_cast<int>(ii), static_cast<int>(gi), static_cast<int>(ti),
                           static_cast<int>(item.index - tx.st) + 1, findings_);
           }

@@ -116,6 +116,17 @@ void loadDictionary(const std::string& file, const std::string& text,
     e.position = toInt(file, l.number, l.words[0]);
     e.ref = l.words[1];
     e.type = l.words[2];
+    using Kind = ElementDef::Kind;
+    if (e.type == "C")
+      e.kind = Kind::kComposite;
+    else if (e.type == "R")
+      e.kind = Kind::kDecimal;
+    else if (e.type == "DT")
+      e.kind = Kind::kDate;
+    else if (e.type == "TM")
+      e.kind = Kind::kTime;
+    else if (e.type.size() == 2 && e.type[0] == 'N' && e.type[1] >= '0' && e.type[1] <= '9')
+      e.kind = Kind::kNumeric;
     e.minLength = toInt(file, l.number, l.words[3]);
     e.maxLength = toInt(file, l.number, l.words[4]);
     if (l.words[5].size() != 1 || std::string("MOX").find(l.words[5][0]) == std::string::npos) {
@@ -174,6 +185,8 @@ std::unique_ptr<TransactionSpec> loadTransaction(
       const auto dict = segments.find(seg->id);
       if (dict == segments.end())
         fail(file, l.number, fmt::format("segment {} is not in the dictionary", seg->id));
+      seg->packed = packId(seg->id);
+      seg->def = &dict->second;
       seg->usage = toUsage(file, l.number, l.words[1]);
       seg->maxUse = toRepeat(file, l.number, l.words[2]);
       for (std::size_t w = 3; w < l.words.size(); ++w) {

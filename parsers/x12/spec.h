@@ -3,6 +3,7 @@
 // parsers/x12/specs/FORMAT.md for their syntax), so adding a transaction set needs no code.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -18,6 +19,8 @@ struct ElementDef {
   int position = 0;
   std::string ref;   // data element number, "98", or composite id "C023"
   std::string type;  // AN ID N0..N9 R DT TM B C (composite)
+  enum class Kind { kText, kNumeric, kDecimal, kDate, kTime, kComposite };
+  Kind kind = Kind::kText;  // from `type`, decided once at load
   int minLength = 0;
   int maxLength = 0;
   char requirement = 'O';  // M (mandatory), O (optional), X (conditional)
@@ -32,8 +35,19 @@ struct SegmentDef {
 };
 
 // A segment's use at one place of a transaction set.
+// A segment id packed into an integer ("NM1" -> 'N'<<16|'M'<<8|'1'), for fast comparison.
+constexpr std::uint32_t packId(std::string_view id) {
+  std::uint32_t v = 0;
+  for (char c : id.substr(0, 4)) v = (v << 8) | static_cast<unsigned char>(c);
+  return v;
+}
+
+struct SegmentDef;
+
 struct SegmentRule {
   std::string id;
+  std::uint32_t packed = 0;         // packId(id)
+  const SegmentDef* def = nullptr;  // the dictionary entry
   Usage usage = Usage::kSituational;
   int maxUse = 1;  // 0 = unbounded (">1")
   // Element position -> allowed codes. The rules of a loop's first segment identify the loop.

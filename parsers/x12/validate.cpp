@@ -58,7 +58,8 @@ void checkElements(const Document& doc, const SpecLibrary& specs, const Segment&
                    const SegmentRule* rule, const std::string& loopId, int interchange, int group,
                    int transaction, int position, std::vector<Finding>& out) {
   (void)doc;
-  const SegmentDef* def = specs.segment(s.id());
+  (void)specs;
+  const SegmentDef* def = rule ? rule->def : nullptr;
   if (!def || !rule) return;  // unknown or unplaced segments are reported by the loop builder
   std::vector<Finding> found;
   auto add = [&](int element, int component, std::string code, std::string_view bad,
@@ -100,7 +101,8 @@ void checkElements(const Document& doc, const SpecLibrary& specs, const Segment&
       continue;
     }
     const auto codes = rule->codes.find(e.position);
-    if (e.type == "C") {
+    using Kind = ElementDef::Kind;
+    if (e.kind == Kind::kComposite) {
       const std::size_t comps = s.componentCount(static_cast<std::size_t>(e.position));
       if (e.maxLength > 0 && comps > static_cast<std::size_t>(e.maxLength)) {
         add(e.position, 0, "13", {},
@@ -121,20 +123,20 @@ void checkElements(const Document& doc, const SpecLibrary& specs, const Segment&
     }
     std::size_t length = value.size();
     bool badChar = false;
-    if (e.type.size() == 2 && e.type[0] == 'N' && isDigit(e.type[1])) {
+    if (e.kind == Kind::kNumeric) {
       const auto n = numericLength(value, false);
       badChar = !n;
       if (n) length = *n;
-    } else if (e.type == "R") {
+    } else if (e.kind == Kind::kDecimal) {
       const auto n = numericLength(value, true);
       badChar = !n;
       if (n) length = *n;
-    } else if (e.type == "DT") {
+    } else if (e.kind == Kind::kDate) {
       if (!validDate(value)) {
         add(e.position, 0, "8", value, "invalid date");
         continue;
       }
-    } else if (e.type == "TM") {
+    } else if (e.kind == Kind::kTime) {
       if (!validTime(value)) {
         add(e.position, 0, "9", value, "invalid time");
         continue;
