@@ -166,6 +166,10 @@ struct DeliveryOutcome {
   std::string error;         // for kRetry / kDead
 };
 
+// The highest X12 control number: ISA13 is exactly nine digits, GS06 at most nine, and ST02
+// (4 to 9 characters) is kept numeric within the same range.
+inline constexpr std::int64_t kMaxControlNumber = 999'999'999;
+
 struct QueueStats {
   std::int64_t pending = 0;
   std::int64_t delivered = 0;
@@ -229,6 +233,22 @@ class MessageStore {
   // Drops whole day-partitions older than the retention, except any that still hold a message
   // with a pending queue entry. Returns the number of partitions dropped.
   virtual std::size_t applyRetention(Millis now) = 0;
+
+  // ---- X12 control numbers ----
+  // X12 control numbers (ISA13, GS06, ST02) for one trading partner: reserves `count` consecutive
+  // numbers of `kind` ("ISA", "GS", "ST") and returns the first. Durable (synced to disk) before it
+  // returns, so a number handed out is never handed out again, even after a crash or restart.
+  // Numbers start at 1; ISA13 is at most 999999999 and GS06/ST02 at most 999999999 too: when the
+  // next reservation would pass the maximum, throws std::runtime_error (an operator must act).
+  // An unknown kind, an empty partner or a count below 1 throws std::invalid_argument.
+  virtual std::int64_t reserveControlNumbers(std::string_view partner, std::string_view kind,
+                                             int count = 1) = 0;
+  // Optionally lets an operator set the next number (e.g. to continue a sequence from another
+  // engine); refuses to go backwards (std::runtime_error). Setting the current next number changes
+  // nothing.
+  virtual void setNextControlNumber(std::string_view partner, std::string_view kind,
+                                    std::int64_t next) = 0;
+
   // Flushes pending group commits and stops the commit thread. Idempotent.
   virtual void close() = 0;
 };

@@ -11,6 +11,8 @@
 //    main.db does not know about yet, which the open-time reconcile repairs (catalog ranges, id
 //    counter, routing inbox); it never leaves main.db pointing at rows that do not exist.
 //  * Reads use a pool of read contexts, each with its own connections.
+//  * X12 control numbers live in main.db too and go through the same writer, but commit in
+//    batches of their own with a full sync (see executeControlNumbers).
 #include "store/sqlite/sqlite_store.h"
 #include <pthread.h>
 
@@ -415,7 +417,15 @@ struct WritePartition {
 };
 
 struct Work {
-  enum class Kind { kIngest, kRouting, kDeliveries, kReprocess, kReprocessDead, kRetention };
+  enum class Kind {
+    kIngest,
+    kRouting,
+    kDeliveries,
+    kReprocess,
+    kReprocessDead,
+    kRetention,
+    kControlNumbers,
+  };
   Kind kind = Kind::kIngest;
   InboundRecord record;
   MessageStore::CommitCallback done;
@@ -424,6 +434,12 @@ struct Work {
   std::vector<MessageId> ids;
   std::string destination;
   Millis now = 0;
+  // kControlNumbers: reserve `count` numbers of (partner, controlKind), or set the next one to
+  // `next` when count is 0.
+  std::string partner;
+  std::string controlKind;
+  int count = 0;
+  std::int64_t next = 0;
   std::shared_ptr<std::promise<std::size_t>> promise;
   // Set while applying; reported only after COMMIT.
   MessageId assignedId = 0;
@@ -686,6 +702,38 @@ class SqliteStore final : public MessageStore {
     return runSync(std::move(w));
   }
 
+  // ---- X12 control numbers ----
+  std::int64_t reserveControlNumbers(std::string_view partner, std::string_view kind,
+                                     int count) override {
+    checkControlNumberKey(partner, kind);
+    if (count < 1 || count > kMaxControlNumber) {
+      throw std::invalid_argument(fmt::format("store: cannot reserve {} control numbers (1 to {})",
+                                              count, kMaxControlNumber));
+    }
+    Work w;
+    w.kind = Work::Kind::kControlNumbers;
+    w.partner = std::string(partner);
+    w.controlKind = std::string(kind);
+    w.count = count;
+    return static_cast<std::int64_t>(runSync(std::move(w)));
+  }
+
+  void setNextControlNumber(std::string_view partner, std::string_view kind,
+                            std::int64_t next) override {
+    checkControlNumberKey(partner, kind);
+    if (next < 1 || next > kMaxControlNumber) {
+      throw std::invalid_argument(fmt::format("store: next {} control number {} is outside 1 to {}",
+                                              kind, next, kMaxControlNumber));
+    }
+    Work w;
+    w.kind = Work::Kind::kControlNumbers;
+    w.partner = std::string(partner);
+    w.controlKind = std::string(kind);
+    w.count = 0;
+    w.next = next;
+    runSync(std::move(w));
+  }
+
   void close() override {
     std::lock_guard closing(closeMutex_);
     {
@@ -711,7 +759,8 @@ class SqliteStore final : public MessageStore {
             &selectToRoute_,      &deleteToRoute_,   &insertQueue_,     &markDelivered_,
             &markRetry_,          &markDead_,        &countByStatus_,   &deadOf_,
             &deleteQueue_,        &requeue_,         &pendingInRange_,  &deleteQueueRange_,
-            &deleteToRouteRange_, &deleteQueueOf_,   &deleteToRouteOf_}) {
+            &deleteToRouteRange_, &deleteQueueOf_,   &deleteToRouteOf_, &selectControl_,
+            &upsertControl_}) {
         *stmt = Stmt();  // finalized, so the connection really closes now
       }
       main_.reset();
@@ -834,6 +883,10 @@ class SqliteStore final : public MessageStore {
     deleteToRouteRange_ = Stmt(m, "DELETE FROM to_route WHERE message_id BETWEEN ? AND ?");
     deleteQueueOf_ = Stmt(m, "DELETE FROM queue WHERE message_id = ?");
     deleteToRouteOf_ = Stmt(m, "DELETE FROM to_route WHERE message_id = ?");
+    selectControl_ = Stmt(m, "SELECT next FROM control_numbers WHERE partner = ? AND kind = ?");
+    upsertControl_ = Stmt(m,
+                          "INSERT INTO control_numbers (partner, kind, next) VALUES (?, ?, ?) "
+                          "ON CONFLICT (partner, kind) DO UPDATE SET next = excluded.next");
   }
 
   // Opens (creating and migrating when `create`) a day's file on the writer side.
@@ -1087,6 +1140,8 @@ class SqliteStore final : public MessageStore {
         break;
       case Work::Kind::kRetention:
         break;  // runs on its own, see runRetention
+      case Work::Kind::kControlNumbers:
+        break;  // runs in batches of its own, see executeControlNumbers
     }
   }
 
@@ -1492,6 +1547,12 @@ class SqliteStore final : public MessageStore {
         while (!queue_.empty() && weight < maxBatch_) {
           const bool retention = queue_.front().kind == Work::Kind::kRetention;
           if (retention && !batch.empty()) break;  // retention runs alone
+          // Control numbers commit with a full sync, which is switched on outside a
+          // transaction, so they never share a batch with other work (nor it with them).
+          const bool control = queue_.front().kind == Work::Kind::kControlNumbers;
+          if (!batch.empty() && control != (batch.front().kind == Work::Kind::kControlNumbers)) {
+            break;
+          }
           weight += queue_.front().weight();
           queuedWeight_ -= queue_.front().weight();
           batch.push_back(std::move(queue_.front()));
@@ -1507,6 +1568,10 @@ class SqliteStore final : public MessageStore {
         } catch (...) {
           w.promise->set_exception(std::current_exception());
         }
+        continue;
+      }
+      if (batch.front().kind == Work::Kind::kControlNumbers) {
+        executeControlNumbers(batch);
         continue;
       }
       executeBatch(batch);
@@ -1557,6 +1622,84 @@ class SqliteStore final : public MessageStore {
     }
   }
 
+  // ---------------------------------------------------------------- control numbers
+  static void checkControlNumberKey(std::string_view partner, std::string_view kind) {
+    if (partner.empty()) throw std::invalid_argument("store: control numbers need a partner");
+    if (kind != "ISA" && kind != "GS" && kind != "ST") {
+      throw std::invalid_argument(
+          fmt::format("store: unknown control number kind \"{}\" (ISA, GS or ST)", kind));
+    }
+  }
+
+  // One transaction for a batch of reservations, committed with synchronous=FULL whatever the
+  // store's durability: at NORMAL a power cut may lose the last commits, and a number handed out
+  // (and sent in an interchange) but lost from main.db would be handed out again, which a partner
+  // rejects as a duplicate interchange. The batch shares one fsync, so concurrent reservations do
+  // not queue one fsync each. A refusal (maximum passed, going backwards) fails only its own item.
+  void executeControlNumbers(std::deque<Work>& batch) {
+    const bool switchSync = options_.durability != Durability::kPower;
+    std::vector<std::exception_ptr> refused(batch.size());
+    try {
+      if (switchSync) main_->exec("PRAGMA synchronous=FULL");
+      beginMain();
+      for (std::size_t i = 0; i < batch.size(); ++i) refused[i] = applyControlNumbers(batch[i]);
+      mainCommit_.reset().run();
+    } catch (const std::exception& e) {
+      rollbackAll();
+      restoreSynchronous(switchSync);
+      sb::log::at(sb::log::Level::kError, kLog, "control numbers not committed: {}", e.what());
+      for (auto& w : batch) complete(w, std::current_exception());
+      return;
+    }
+    restoreSynchronous(switchSync);
+    for (std::size_t i = 0; i < batch.size(); ++i) complete(batch[i], refused[i]);
+  }
+
+  void restoreSynchronous(bool switched) {
+    if (!switched) return;
+    try {
+      main_->exec("PRAGMA synchronous=NORMAL");
+    } catch (const std::exception& e) {
+      // Only costs speed: later commits would also be fully synced.
+      sb::log::at(sb::log::Level::kWarn, kLog, "cannot restore synchronous=NORMAL: {}", e.what());
+    }
+  }
+
+  // Applies one reservation (or setNext) inside the open transaction. Returns the refusal, if
+  // any, instead of throwing it: the other reservations of the batch still commit. Database
+  // errors throw and fail the whole batch.
+  std::exception_ptr applyControlNumbers(Work& w) {
+    std::int64_t next = 1;
+    {
+      Cursor c(selectControl_);
+      c->bind(1, w.partner).bind(2, w.controlKind);
+      if (c->step()) next = c->int64(0);
+    }
+    std::int64_t newNext = 0;
+    if (w.count == 0) {
+      if (w.next < next) {
+        return std::make_exception_ptr(std::runtime_error(fmt::format(
+            "store: refusing to move the next {} control number for partner \"{}\" back from {} "
+            "to {}: numbers from {} on may already have been sent",
+            w.controlKind, w.partner, next, w.next, w.next)));
+      }
+      newNext = w.next;
+    } else {
+      if (next + w.count - 1 > kMaxControlNumber) {
+        return std::make_exception_ptr(std::runtime_error(fmt::format(
+            "store: {} control numbers for partner \"{}\" are exhausted: reserving {} from {} "
+            "would pass the maximum {}; an operator must agree a new sequence with the partner",
+            w.controlKind, w.partner, w.count, next, kMaxControlNumber)));
+      }
+      newNext = next + w.count;
+      w.result = static_cast<std::size_t>(next);
+    }
+    if (newNext != next) {
+      upsertControl_.reset().bind(1, w.partner).bind(2, w.controlKind).bind(3, newNext).run();
+    }
+    return nullptr;
+  }
+
   static std::string describe(const std::exception_ptr& error) {
     try {
       std::rethrow_exception(error);
@@ -1603,7 +1746,8 @@ class SqliteStore final : public MessageStore {
   Stmt mainBegin_, mainCommit_, dataVersion_, getNextId_, setNextId_, upsertPartition_,
       deletePartition_, insertToRoute_, selectToRoute_, deleteToRoute_, insertQueue_,
       markDelivered_, markRetry_, markDead_, countByStatus_, deadOf_, deleteQueue_, requeue_,
-      pendingInRange_, deleteQueueRange_, deleteToRouteRange_, deleteQueueOf_, deleteToRouteOf_;
+      pendingInRange_, deleteQueueRange_, deleteToRouteRange_, deleteQueueOf_, deleteToRouteOf_,
+      selectControl_, upsertControl_;
 
   WalTarget mainWal_;
 

@@ -881,13 +881,16 @@ TEST_F(SqliteStoreTest, OlderSchemaIsMigrated) {
   store->close();
   sqlite::Db main(dir_.path() / "main.db", sqlite::Db::Mode::kReadOnly);
   EXPECT_EQ(sqlite::schemaVersion(main), sqlite::latestSchemaVersion(sqlite::SchemaTarget::kMain));
-  EXPECT_EQ(sqlite::latestSchemaVersion(sqlite::SchemaTarget::kMain), 3);
+  EXPECT_EQ(sqlite::latestSchemaVersion(sqlite::SchemaTarget::kMain), 4);
   sqlite::Stmt s(main, "SELECT count(*) FROM sqlite_master WHERE name = 'queue_pending'");
   ASSERT_TRUE(s.step());
   EXPECT_EQ(s.int64(0), 1);
   sqlite::Stmt part(main, "SELECT count(*) FROM pragma_table_info('queue') WHERE name = 'part'");
   ASSERT_TRUE(part.step());
   EXPECT_EQ(part.int64(0), 1);
+  sqlite::Stmt control(main, "SELECT count(*) FROM sqlite_master WHERE name = 'control_numbers'");
+  ASSERT_TRUE(control.step());
+  EXPECT_EQ(control.int64(0), 1);
 }
 
 // Search must walk an index, never the table: checks the plans SQLite picks for the queries
