@@ -171,7 +171,10 @@ std::string buildAcknowledgement(const Document& doc, std::size_t index, const A
                                            static_cast<int>(ti))) {
           if (ik5.size() < 7) ik5.push_back(f->x12Code);
         }
-        if (t.rejected && ik5.size() == 2) ik5.push_back("5");
+        // IK502..: the transaction's own codes, then 5 when segments are in error.
+        const bool segmentsInError = !segs.empty() || !elems.empty();
+        if (t.rejected && (ik5.size() == 2 || segmentsInError) && ik5.size() < 7)
+          ik5.push_back("5");
         if (!t.rejected && (!segs.empty() || !elems.empty())) ik5[1].assign(1, 'E');
         w.segment(ik5);
         if (!t.rejected) ++accepted;

@@ -84,8 +84,10 @@ class LoopBuilder {
         return j;
       }
       const SegmentRule* trig = n.loop->trigger();
-      if (!trig || trig->packed != id || loose) continue;
-      if (!codesMatch(*trig, s)) continue;
+      if (!trig || trig->packed != id) continue;
+      // Loose: a trigger with a wrong qualifier still opens the loop it can only mean, and the
+      // element check reports the code (IK4 7) instead of a cascade of unexpected segments.
+      if (!loose && !codesMatch(*trig, s)) continue;
       if (!allowOverMax && n.loop->maxRepeat > 0 && fr.counts[j] >= n.loop->maxRepeat) continue;
       return j;
     }

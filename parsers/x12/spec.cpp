@@ -129,10 +129,13 @@ void loadDictionary(const std::string& file, const std::string& text,
       e.kind = Kind::kNumeric;
     e.minLength = toInt(file, l.number, l.words[3]);
     e.maxLength = toInt(file, l.number, l.words[4]);
-    if (l.words[5].size() != 1 || std::string("MOX").find(l.words[5][0]) == std::string::npos) {
-      fail(file, l.number, fmt::format("requirement '{}' is not M, O or X", l.words[5]));
+    // M, O or X, optionally followed by the number of repetitions allowed ("O99").
+    const std::string& req = l.words[5];
+    if (req.empty() || std::string("MOX").find(req[0]) == std::string::npos) {
+      fail(file, l.number, fmt::format("requirement '{}' is not M, O or X", req));
     }
-    e.requirement = l.words[5][0];
+    e.requirement = req[0];
+    if (req.size() > 1) e.maxRepeat = toInt(file, l.number, req.substr(1));
     e.name = tail(l, 6);
     if (e.position != static_cast<int>(current->elements.size()) + 1) {
       fail(file, l.number,

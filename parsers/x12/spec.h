@@ -24,6 +24,7 @@ struct ElementDef {
   int minLength = 0;
   int maxLength = 0;
   char requirement = 'O';  // M (mandatory), O (optional), X (conditional)
+  int maxRepeat = 1;       // repetitions allowed (the repetition separator, ISA11)
   std::string name;
 };
 

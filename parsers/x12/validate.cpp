@@ -117,8 +117,27 @@ void checkElements(const Document& doc, const SpecLibrary& specs, const Segment&
       continue;
     }
     const std::size_t reps = s.repetitionCount(static_cast<std::size_t>(e.position));
+    if (reps > static_cast<std::size_t>(e.maxRepeat)) {
+      add(e.position, 0, "12", {},
+          fmt::format("too many repetitions ({}, at most {})", reps, e.maxRepeat));
+      continue;
+    }
     if (reps > 1) {
-      add(e.position, 0, "12", {}, "too many repetitions");
+      // Each repetition is checked like a single value; the first problem is reported.
+      for (std::size_t r = 0; r < reps; ++r) {
+        const std::string_view one = s.component(static_cast<std::size_t>(e.position), 0, r);
+        if (one.size() < static_cast<std::size_t>(e.minLength) ||
+            (e.maxLength > 0 && one.size() > static_cast<std::size_t>(e.maxLength))) {
+          add(e.position, 0, one.size() < static_cast<std::size_t>(e.minLength) ? "4" : "5", one,
+              "repetition of wrong length");
+          break;
+        }
+        if (codes != rule->codes.end() &&
+            std::find(codes->second.begin(), codes->second.end(), one) == codes->second.end()) {
+          add(e.position, 0, "7", one, "invalid code value");
+          break;
+        }
+      }
       continue;
     }
     std::size_t length = value.size();

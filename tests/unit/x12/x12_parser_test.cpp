@@ -301,3 +301,108 @@ TEST(X12Writer, RefusesDelimitersInValuesAndDropsTrailingEmpties) {
 
 }  // namespace
 }  // namespace sb::x12
+
+namespace sb::x12 {
+namespace {
+
+// EQ01 repeats in 005010 (the dictionary says X99); NM101 does not.
+TEST(X12Validate, RepeatableElementsAndTooManyRepetitions) {
+  std::string in = eligibility();
+  in.replace(in.find("EQ*30~"), 6, "EQ*30^1^88~");
+  Document ok = Document::parse(in);
+  ok.validate(SpecLibrary::builtin());
+  for (const Finding& f : ok.findings()) ADD_FAILURE() << f.message;
+  in.replace(in.find("NM1*IL*1*"), 9, "NM1*IL^IL*1*");
+  Document bad = Document::parse(in);
+  bad.validate(SpecLibrary::builtin());
+  const auto found = findingsWith(bad, Level::kElement);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]->x12Code, "12");
+  EXPECT_EQ(found[0]->message, "2100C NM101: too many repetitions (2, at most 1)");
+}
+
+}  // namespace
+}  // namespace sb::x12
+
+namespace sb::x12 {
+namespace {
+
+// The 270 of eligibility() with `from` replaced by `to` and SE01 set to `segments`; the
+// positions in the expectations count from ST = 1 (ST BHT HL NM1 HL NM1 HL TRN NM1 DMG DTP EQ SE).
+std::string edited(const std::string& from, const std::string& to, int segments = 13) {
+  std::string in = eligibility(std::to_string(segments));
+  in.replace(in.find(from), from.size(), to);
+  return in;
+}
+
+struct AckCase {
+  std::string name;
+  std::string input;
+  std::string expected;  // the 999's lines from IK3 on, through AK9
+};
+
+class X12999Classes : public testing::TestWithParam<AckCase> {};
+
+TEST_P(X12999Classes, Ik3Ik4Ik5AndAk9AsTheGuideDefines) {
+  Document doc = Document::parse(GetParam().input);
+  doc.validate(SpecLibrary::builtin());
+  const std::string ack =
+      buildAcknowledgement(doc, 0, AckNumbers{1, 1, 1}, AckOptions{"20260102", "0930", true});
+  const std::size_t from = ack.find("AK2*270*0001*005010X279A1~\n");
+  ASSERT_NE(from, std::string::npos) << ack;
+  const std::size_t begin = from + std::string("AK2*270*0001*005010X279A1~\n").size();
+  const std::size_t end = ack.find("SE*", begin);
+  EXPECT_EQ(ack.substr(begin, end - begin), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, X12999Classes,
+    testing::Values(
+        AckCase{"Accepted", eligibility(), "IK5*A~\nAK9*A*1*1*1~\n"},
+        AckCase{"UnrecognizedSegment", edited("DMG*D8*19700101~", "DMG*D8*19700101~ZZZ*1~", 14),
+                "IK3*ZZZ*11*2100*1~\nIK5*R*5~\nAK9*R*1*1*0~\n"},
+        AckCase{"SegmentNotInTheSet", edited("DMG*D8*19700101~", "DMG*D8*19700101~CLP*1~", 14),
+                "IK3*CLP*11*2100*6~\nIK5*R*5~\nAK9*R*1*1*0~\n"},
+        AckCase{
+            "OutOfSequence",
+            edited("DTP*291*D8*20260101~", "DTP*291*D8*20260101~BHT*0022*13*1*20260101*1200~", 14),
+            "IK3*BHT*12*2100*7~\nIK5*R*5~\nAK9*R*1*1*0~\n"},
+        AckCase{"OverMaximumUse",
+                edited("DMG*D8*19700101~", "DMG*D8*19700101~DMG*D8*19700101~", 14),
+                "IK3*DMG*11*2100*5~\nIK5*R*5~\nAK9*R*1*1*0~\n"},
+        AckCase{
+            "RequiredLoopMissing",
+            edited("NM1*IL*1*DOE*JANE****MI*W123456789~DMG*D8*19700101~DTP*291*D8*20260101~EQ*30~",
+                   "", 9),
+            "IK3*NM1*9*2100*3~\nIK5*R*5~\nAK9*R*1*1*0~\n"},
+        AckCase{"RequiredElementMissing", edited("TRN*1*93175-012547*", "TRN*1**"),
+                "IK3*TRN*8*2000*8~\nIK4*2*127*1~\nIK5*R*5~\nAK9*R*1*1*0~\n"},
+        AckCase{"ElementTooLong", edited("NM1*IL*1*DOE*", "NM1*IL*1*" + std::string(61, 'D') + "*"),
+                "IK3*NM1*9*2100*8~\nIK4*3*1035*5*" + std::string(61, 'D') +
+                    "~\nIK5*R*5~\nAK9*R*1*1*0~\n"},
+        AckCase{"InvalidCodeOnATrigger", edited("NM1*IL*1*DOE*", "NM1*XX*1*DOE*"),
+                "IK3*NM1*9*2100*8~\nIK4*1*98*7*XX~\nIK5*R*5~\nAK9*R*1*1*0~\n"},
+        AckCase{"InvalidDate",
+                edited("BHT*0022*13*10001234*20260101*", "BHT*0022*13*10001234*20261301*"),
+                "IK3*BHT*2**8~\nIK4*4*373*8*20261301~\nIK5*R*5~\nAK9*R*1*1*0~\n"},
+        AckCase{"SegmentCount", eligibility("12"), "IK5*R*4~\nAK9*R*1*1*0~\n"},
+        AckCase{"ControlNumberMismatch", eligibility("13", "0002"), "IK5*R*3~\nAK9*R*1*1*0~\n"},
+        AckCase{"GroupCount", eligibility("13", "0001", "GE*2*7~"), "IK5*A~\nAK9*R*2*1*0*5~\n"}),
+    [](const testing::TestParamInfo<AckCase>& info) { return info.param.name; });
+
+TEST(X12Ack, PartiallyAcceptedGroup) {
+  std::string in = eligibility();
+  const std::string bad = "ST*270*0002*005010X279A1~BHT*0022*13*1*20260101*1200~SE*9*0002~";
+  in.replace(in.find("GE*1*7~"), 7, bad + "GE*2*7~");
+  Document doc = Document::parse(in);
+  doc.validate(SpecLibrary::builtin());
+  const std::string ack =
+      buildAcknowledgement(doc, 0, AckNumbers{1, 1, 1}, AckOptions{"20260102", "0930", true});
+  EXPECT_NE(ack.find("AK2*270*0001*005010X279A1~\nIK5*A~\nAK2*270*0002*005010X279A1~\n"),
+            std::string::npos)
+      << ack;
+  EXPECT_NE(ack.find("AK9*P*2*2*1~"), std::string::npos) << ack;
+}
+
+}  // namespace
+}  // namespace sb::x12
