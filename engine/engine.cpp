@@ -289,7 +289,13 @@ std::unique_ptr<Engine::Routing> Engine::buildRouting(const Plan& plan,
                                                       std::vector<std::string>& errors) {
   auto routing = std::make_unique<Routing>();
   routing->table = plan.routes;
-  routing->pipeline = std::make_unique<routes::Pipeline>(routing->table, pipelineOptions(plan));
+  routes::PipelineOptions options = pipelineOptions(plan);
+  // Outbound X12 control numbers come from the store: never reused, also across restarts.
+  store::MessageStore* store = store_.get();
+  options.controlNumbers = [store](std::string_view partner, std::string_view kind, int count) {
+    return store->reserveControlNumbers(partner, kind, count);
+  };
+  routing->pipeline = std::make_unique<routes::Pipeline>(routing->table, std::move(options));
   if (!routing->pipeline->load(errors)) return nullptr;
   return routing;
 }

@@ -3,6 +3,8 @@
 #include "channels/file/file_sender.h"
 #include "channels/http/http_sender.h"
 #include "channels/mllp/mllp_connector.h"
+#include "channels/sftp/sftp_sender.h"
+#include "channels/sftp/sftp_source.h"
 
 namespace sb::engine {
 
@@ -23,10 +25,12 @@ const channels::SenderFactory* Registry::sender(std::string_view type) const {
 void registerAll(Registry& registry) {
   // Listeners
   registry.add(channels::mllp_connector::mllpSourceFactory());
+  registry.add(channels::sftp::sftpSourceFactory());
   // Senders
   registry.add(channels::mllp_connector::mllpSenderFactory());
   registry.add(channels::file::fileSenderFactory());
   registry.add(channels::http::httpSenderFactory());
+  registry.add(channels::sftp::sftpSenderFactory());
 }
 
 }  // namespace sb::engine

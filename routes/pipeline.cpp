@@ -7,6 +7,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "parsers/x12/x12.h"
+
 namespace sb::routes {
 
 struct Pipeline::Compiled {
@@ -27,6 +29,7 @@ std::string describe(const transforms::Value& v) {
   if (std::holds_alternative<std::monostate>(v)) return "nil";
   if (const auto* s = std::get_if<std::string>(&v)) return *s;
   if (const auto* j = std::get_if<transforms::JsonText>(&v)) return j->text;
+  if (const auto* x = std::get_if<transforms::X12Text>(&v)) return x->raw;
   if (const auto* m = std::get_if<std::shared_ptr<hl7::Message>>(&v)) return (*m)->serialize();
   if (const auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
   if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
@@ -54,6 +57,7 @@ Pipeline::Pipeline(const RouteTable& table, PipelineOptions options)
   transforms::LuaOptions lua;
   lua.scriptFolders = options_.scriptFolders;
   lua.limits = options_.limits;
+  lua.controlNumbers = options_.controlNumbers;
   lua_ = std::make_unique<transforms::LuaRuntime>(std::move(lua));
 }
 
@@ -134,14 +138,23 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
     }
     const Compiled& c = compiled_.at(i);
     // Scripts see a parsed message; each route gets its own copy so edits do not leak across.
-    std::shared_ptr<hl7::Message> message;
+    // X12 interchanges are parsed inside Lua (x12.parse), JSON becomes tables, HL7 v2 is parsed
+    // here.
+    transforms::Value message;
     if (c.filter.valid() || !c.transforms.empty()) {
-      auto parsed = hl7::Message::parseOwned(raw);
-      if (!parsed.ok()) {
-        return fail(
-            fmt::format("route '{}': message does not parse: {}", route.name, parsed.error->text));
+      const auto first = raw.find_first_not_of(" \t\r\n");
+      if (x12::readDelimiters(raw)) {
+        message = transforms::X12Text{raw};
+      } else if (first != std::string::npos && (raw[first] == '{' || raw[first] == '[')) {
+        message = transforms::JsonText{raw};  // canonical JSON (e.g. a Claim to send as 837P)
+      } else {
+        auto parsed = hl7::Message::parseOwned(raw);
+        if (!parsed.ok()) {
+          return fail(fmt::format("route '{}': message does not parse: {}", route.name,
+                                  parsed.error->text));
+        }
+        message = std::make_shared<hl7::Message>(std::move(*parsed.message));
       }
-      message = std::make_shared<hl7::Message>(std::move(*parsed.message));
     }
     if (c.filter.valid()) {
       auto r = lua_->call(c.filter, {message});

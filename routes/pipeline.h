@@ -27,6 +27,8 @@ struct PipelineOptions {
   std::vector<std::filesystem::path> scriptFolders;
   transforms::LuaLimits limits;
   SchemaCheck schemaCheck;  // null: outputs are not validated
+  // X12 control numbers for x12.build/x12.ack (the engine: the store); empty: counters from 1.
+  transforms::ControlNumberSource controlNumbers;
 };
 
 // One step of a message's way, for `switchboard try` and the message history.

@@ -8,6 +8,7 @@ packages=(
   rapidjson-dev libfmt-dev libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-hl7 netcat-openbsd procps
+  openssh-server openssh-client
 )
 # Node.js runs the npm test peers (@medplum/hl7). Machines that already have a Node.js (e.g.
 # from NodeSource, with its own npm) keep it: Debian's npm package conflicts with those.

@@ -14,9 +14,12 @@
 #include <rapidjson/writer.h>
 
 #include "channels/common/hl7_ingest.h"
+#include "channels/common/inbound.h"
 #include "engine/cli/cli.h"
 #include "engine/plan.h"
 #include "parsers/hl7v2/hl7v2.h"
+#include "parsers/x12/spec.h"
+#include "parsers/x12/x12.h"
 
 namespace sb::cli {
 namespace {
@@ -56,8 +59,10 @@ std::unique_ptr<Loaded> loadForTry(const std::filesystem::path& config, config::
   return loaded;
 }
 
-// Input files may use LF line ends; the engine sees what a sender would send, CR.
+// HL7 input files may use LF line ends; the engine sees what a sender would send, CR. X12 and
+// JSON are taken as they are.
 std::string asSent(std::string text) {
+  if (channels::detectFormat(text) != channels::PayloadFormat::kHl7v2) return text;
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -237,17 +242,20 @@ int tryRoute(const Args& args) {
     return 1;
   }
   const std::string raw = asSent(*text);
-  auto verdict = channels::Hl7Ingest::evaluate(route->sources.front(), raw);
+  auto verdict = channels::evaluateInbound(route->sources.front(), raw);
   std::cout << "== parse\n";
-  if (auto parsed = hl7::Message::parse(raw); parsed.ok()) {
+  if (channels::detectFormat(raw) == channels::PayloadFormat::kX12) {
+    x12::Document doc = x12::Document::parse(raw);
+    doc.validate(x12::SpecLibrary::builtin());
+    std::cout << doc.toJson() << "\n";
+  } else if (auto parsed = hl7::Message::parse(raw); parsed.ok()) {
     std::cout << parsed.message->toJson() << "\n";
   }
-  for (const auto& f : verdict.findings) {
-    std::cout << "finding " << errorInfo(f.code).id << " " << f.location.toString() << ": "
-              << f.text << "\n";
+  for (const auto& r : verdict.records) {
+    if (!r.error.empty()) std::cout << "finding " << r.error << "\n";
   }
   if (!verdict.accepted) {
-    std::cout << "== rejected at ingest; the sender would get:\n" << verdict.ack << "\n";
+    std::cout << "== rejected at ingest; the sender would get:\n" << verdict.answer << "\n";
     return 1;
   }
   // Only this route: a one-route table over the same compiled scripts.
@@ -255,19 +263,23 @@ int tryRoute(const Args& args) {
   routes::Pipeline pipeline(single, engine::pipelineOptions(loaded->plan));
   std::vector<std::string> scriptErrors;
   pipeline.load(scriptErrors);
-  const store::MessageSummary summary = summaryOf(verdict.record);
-  const auto result = pipeline.run(summary, raw, true);
-  std::cout << "== route " << route->name << " (channel " << summary.channel << ")\n";
-  for (const auto& step : result.trace) {
-    std::cout << fmt::format("{:<10} {}\n", step.step, step.detail);
+  bool failed = false;
+  for (const auto& record : verdict.records) {
+    const store::MessageSummary summary = summaryOf(record);
+    const auto result = pipeline.run(summary, record.raw, true);
+    std::cout << "== route " << route->name << " (channel " << summary.channel << ")\n";
+    for (const auto& step : result.trace) {
+      std::cout << fmt::format("{:<10} {}\n", step.step, step.detail);
+    }
+    std::cout << "== result: " << statusName(result.status);
+    if (!result.error.empty()) std::cout << ": " << result.error;
+    std::cout << "\n";
+    for (const auto& e : result.enqueue) {
+      std::cout << "-> " << e.destination << "\n" << (e.payload ? *e.payload : record.raw) << "\n";
+    }
+    failed = failed || result.status == store::MessageStatus::kError;
   }
-  std::cout << "== result: " << statusName(result.status);
-  if (!result.error.empty()) std::cout << ": " << result.error;
-  std::cout << "\n";
-  for (const auto& e : result.enqueue) {
-    std::cout << "-> " << e.destination << "\n" << (e.payload ? *e.payload : raw) << "\n";
-  }
-  return result.status == store::MessageStatus::kError ? 1 : 0;
+  return failed ? 1 : 0;
 }
 
 int test(const Args& args) {
@@ -325,19 +337,27 @@ int test(const Args& args) {
         continue;
       }
       const std::string raw = asSent(*input);
-      auto verdict = channels::Hl7Ingest::evaluate(r.string("channel"), raw);
-      std::string status = "rejected", error = verdict.record.error;
+      auto verdict = channels::evaluateInbound(r.string("channel"), raw);
+      std::string status = "rejected", error;
+      for (const auto& record : verdict.records) {
+        if (!record.error.empty()) error = record.error;
+      }
       std::map<std::string, std::vector<std::string>> actual;
       if (verdict.accepted) {
-        const store::MessageSummary summary = summaryOf(verdict.record);
-        const auto result = loaded->pipeline->run(summary, raw);
-        status = statusName(result.status);
-        error = result.error;
-        for (const auto& d : result.decisions) {
-          if (d.matched) covered[configPath].insert(d.route);
-        }
-        for (const auto& e : result.enqueue) {
-          actual[e.destination].push_back(e.payload ? *e.payload : raw);
+        // Each message of the input (X12: each interchange) is routed in turn; the status is
+        // the last one's, the first error wins.
+        error.clear();
+        for (const auto& record : verdict.records) {
+          const store::MessageSummary summary = summaryOf(record);
+          const auto result = loaded->pipeline->run(summary, record.raw);
+          status = statusName(result.status);
+          if (error.empty()) error = result.error;
+          for (const auto& d : result.decisions) {
+            if (d.matched) covered[configPath].insert(d.route);
+          }
+          for (const auto& e : result.enqueue) {
+            actual[e.destination].push_back(e.payload ? *e.payload : record.raw);
+          }
         }
       }
       std::vector<std::string> problems;
