@@ -9,6 +9,7 @@
 #include <rapidjson/writer.h>
 
 #include "channels/common/hl7_ingest.h"
+#include "channels/common/inbound.h"
 #include "channels/common/x12_ingest.h"
 #include "channels/mllp/mllp.h"
 #include "engine/cli/cli.h"
@@ -235,7 +236,7 @@ int parse(const Args& args) {
       ++invalid;
       continue;
     }
-    if (x12::readDelimiters(text)) {
+    if (channels::detectFormat(text) == channels::PayloadFormat::kX12) {
       if (!parseX12(file, std::move(text), validate)) ++invalid;
       continue;
     }

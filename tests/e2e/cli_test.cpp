@@ -58,6 +58,57 @@ TEST(Cli, ParseValidateAcceptsEveryFixture) {
   EXPECT_EQ(r.out.find("\"valid\":false"), std::string::npos) << r.out;
 }
 
+TEST(Cli, ParseX12PrintsTheLoopTree) {
+  const auto r =
+      run({"parse", test::fixturePath("x12/valid/270_eligibility_request.x12").string()});
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_NE(
+      r.out.find("\"set\":\"270\",\"control\":\"0001\",\"convention\":\"005010X279A1\","
+                 "\"guide\":\"270\",\"accepted\":true,\"tree\":{\"content\":[[\"ST\",\"270\""),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(
+      r.out.find("{\"loop\":\"2000A\",\"name\":\"Information Source Level\",\"content\":[[\"HL\","),
+      std::string::npos)
+      << r.out;
+}
+
+TEST(Cli, ParseValidateX12PrintsFindingsAndThe999AndFails) {
+  const auto r =
+      run({"parse", "--validate", test::fixturePath("x12/invalid/env_wrong_se01.x12").string()});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.out.find("\"valid\":false"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("{\"level\":\"transaction\",\"code\":\"4\",\"severity\":\"error\","),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("IK5*R*4~\\nAK9*R*1*1*0~"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"status\":\"rejected\",\"error\":\"SB-603 "), std::string::npos) << r.out;
+}
+
+TEST(Cli, ParseValidateX12WithoutAnIsaFails) {
+  test::TempDir dir;
+  const auto file = dir.path() / "no-isa.x12";
+  test::writeFile(file, "GS*HC*A*B*20260101*1200*1*X*005010X222A1~ST*837*0001~SE*2*0001~GE*1*1~");
+  const auto r = run({"parse", "--validate", file.string()});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.out.find("\"acknowledgements\":[]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("SB-601 X12 input has no usable ISA interchange header; 022 the input does "
+                       "not start with ISA"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(Cli, ParseValidateAcceptsEverySyntheticX12Fixture) {
+  std::vector<std::string> args = {"parse", "--validate"};
+  for (const auto& e : std::filesystem::directory_iterator(test::fixturePath("x12/valid"))) {
+    if (e.path().extension() == ".x12") args.push_back(e.path().string());
+  }
+  ASSERT_GE(args.size(), 20u);
+  const auto r = run(args);
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_EQ(r.out.find("\"valid\":false"), std::string::npos) << r.out;
+}
+
 TEST(Cli, CheckReportsFileAndLineAndFails) {
   test::TempDir dir;
   const auto file = dir.path() / "bad.lua";
