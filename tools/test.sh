@@ -35,8 +35,13 @@ for fuzzer in $(find build-fuzz -type f -name "fuzz_*" -perm -u+x); do
   [ -x "$fuzzer" ] || continue
   name=$(basename "$fuzzer")
   corpus=$(mktemp -d)
-  seeds=fixtures/hl7v2
-  "$fuzzer" -max_total_time=30 -max_len=65536 "$corpus" "$seeds" 2>&1 | tail -n 2
+  # Seeds: the fixtures of the parser's own format, good and broken.
+  case "$name" in
+    fuzz_x12) seeds="fixtures/x12/valid fixtures/x12/invalid" ;;
+    *) seeds=fixtures/hl7v2 ;;
+  esac
+  # shellcheck disable=SC2086  # several seed folders
+  "$fuzzer" -max_total_time=30 -max_len=65536 "$corpus" $seeds 2>&1 | tail -n 2
   rm -rf "$corpus"
   echo "$name: no crash in 30 s"
 done

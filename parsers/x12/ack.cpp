@@ -14,6 +14,11 @@ bool isError(const Finding& f) {
   return f.severity == Severity::kError;
 }
 
+// Out of line: g++ 12 misreports string literals copied into fresh strings inline (-Wrestrict).
+[[gnu::noinline]] std::string text(const char* literal) {
+  return std::string(literal);
+}
+
 std::vector<const Finding*> findingsAt(const Document& doc, std::size_t interchange, Level level,
                                        int group = -1, int transaction = -1) {
   std::vector<const Finding*> out;
@@ -83,12 +88,40 @@ std::string buildAcknowledgement(const Document& doc, std::size_t index, const A
   if (!options.date8.empty()) date8 = options.date8;
   if (!options.time4.empty()) time4 = options.time4;
   Writer w(d);
-  w.segment(isaElements(d, ic.receiverQualifier, ic.receiverId, ic.senderQualifier, ic.senderId,
-                        date8.substr(2), time4, ic.version.empty() ? "00501" : ic.version,
-                        numbers.interchange, false, ic.usage.empty() ? "P" : ic.usage));
+  // A rejected ISA may hold anything: what is copied back is made valid, so the answer itself
+  // always parses (an unusable value becomes a neutral one: ZZ, UNKNOWN, zeros).
+  auto clean = [&](std::string_view v) {
+    std::string out;
+    for (char c : v) {
+      const bool printable = c >= ' ' && c <= '~';
+      if (printable && c != d.element && c != d.segment && c != d.component && c != d.repetition)
+        out += c;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+  };
+  auto digits = [](std::string_view v, std::size_t n) {
+    const bool ok = v.size() == n &&
+                    std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return ok ? std::string(v) : std::string(n, '0');
+  };
+  auto qualifier = [](std::string_view q) {
+    return isInterchangeIdQualifier(q) ? std::string(q) : text("ZZ");
+  };
+  auto id = [&](std::string_view v) {
+    std::string c = clean(v);
+    return c.empty() ? text("UNKNOWN") : c;
+  };
+  const std::string version =
+      digits(ic.version, 5) == ic.version ? ic.version : text("00501");
+  const std::string usage =
+      ic.usage == "P" || ic.usage == "T" || ic.usage == "I" ? ic.usage : text("P");
+  w.segment(isaElements(d, qualifier(ic.receiverQualifier), id(ic.receiverId),
+                        qualifier(ic.senderQualifier), id(ic.senderId), date8.substr(2), time4,
+                        version, numbers.interchange, false, usage));
   if (plan.sendTa1) {
-    w.segment(
-        {"TA1", ic.controlNumber, ic.date, ic.time, std::string(1, plan.ta1Status), plan.ta1Code});
+    w.segment({"TA1", digits(ic.controlNumber, 9), digits(ic.date, 6), digits(ic.time, 4),
+               std::string(1, plan.ta1Status), plan.ta1Code});
   }
   int groupsWritten = 0;
   if (plan.groups > 0) {
@@ -142,15 +175,20 @@ std::string buildAcknowledgement(const Document& doc, std::size_t index, const A
         // In source order: segment findings and element-only segments.
         std::vector<std::pair<int, const Finding*>> order;
         for (const Finding* f : segs) order.emplace_back(f->segmentPosition, f);
-        for (const auto& [segment, list] : elementsBySegment) {
+        for (const auto& entry : elementsBySegment) {
+          const std::int64_t segment =
+              entry.first;  // not a structured binding: clang 14 cannot capture those
           const bool hasSegmentFinding =
               std::any_of(segs.begin(), segs.end(),
                           [&](const Finding* f) { return f->segmentIndex == segment; });
-          if (!hasSegmentFinding) order.emplace_back(list.front()->segmentPosition, nullptr);
+          if (!hasSegmentFinding)
+            order.emplace_back(entry.second.front()->segmentPosition, nullptr);
         }
         std::stable_sort(order.begin(), order.end(),
                          [](const auto& a, const auto& b) { return a.first < b.first; });
-        for (const auto& [position, f] : order) {
+        for (const auto& item : order) {
+          const int position = item.first;
+          const Finding* f = item.second;
           if (f) {
             w.segment({"IK3", f->segmentId, std::to_string(f->segmentPosition), loopCode(f->loopId),
                        f->x12Code});

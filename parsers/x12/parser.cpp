@@ -62,6 +62,13 @@ bool validTime4(std::string_view t) {
 
 }  // namespace
 
+bool isInterchangeIdQualifier(std::string_view q) {
+  static const std::set<std::string_view> kQualifiers = {"01", "14", "20", "27", "28", "29",
+                                                         "30", "33", "ZZ", "02", "08", "09",
+                                                         "12", "AM", "NR", "SN", "SA"};
+  return kQualifiers.count(q) > 0;
+}
+
 // ---- Segment ----
 
 std::string_view Segment::element(std::size_t position) const {
@@ -152,6 +159,9 @@ std::optional<Delimiters> readDelimiters(std::string_view raw, std::string* whyN
       (d.repetition != 0 &&
        (d.repetition == d.element || d.repetition == d.segment || d.repetition == d.component))) {
     return fail("ISA: the delimiters are not distinct");
+  }
+  if (std::isalnum(static_cast<unsigned char>(d.component)) || d.component == ' ') {
+    return fail("ISA16: the component separator must not be a letter, digit or space");
   }
   if (std::isalnum(static_cast<unsigned char>(d.segment))) {
     return fail("ISA: the segment terminator must not be a letter or digit");
@@ -292,7 +302,9 @@ void Document::scan(const Limits& limits) {
         findings_.push_back(interchangeFinding(
             "023", static_cast<int>(delimiterSets_.size()) - 1,
             static_cast<std::int64_t>(segments_.size()),
-            fmt::format("the last segment ({}) has no segment terminator", seg.id().substr(0, 3))));
+            fmt::format(
+                "the last segment ({}) has no segment terminator",
+                seg.raw_.substr(0, std::min(seg.raw_.find(current->element), std::size_t{3})))));
       }
       segments_.push_back(std::move(seg));
     }
@@ -385,19 +397,17 @@ void Document::envelopes() {
           findings_.push_back(
               interchangeFinding(code, ii, static_cast<std::int64_t>(i), std::move(message)));
       };
-      static const std::set<std::string_view> kQualifiers = {"01", "14", "20", "27", "28", "29",
-                                                             "30", "33", "ZZ", "02", "08", "09",
-                                                             "12", "AM", "NR", "SN", "SA"};
+
       check(s.elementCount() == 16, "022",
             fmt::format("ISA has {} elements, expected 16", s.elementCount()));
       check(s.element(1) == "00" || s.element(1) == "03", "010",
             "ISA01 authorization information qualifier is not 00 or 03");
       check(s.element(3) == "00" || s.element(3) == "01", "012",
             "ISA03 security information qualifier is not 00 or 01");
-      check(kQualifiers.count(s.element(5)) > 0, "005",
+      check(isInterchangeIdQualifier(s.element(5)), "005",
             "ISA05 interchange sender id qualifier is not a valid code");
       check(!isa->senderId.empty(), "006", "ISA06 interchange sender id is empty");
-      check(kQualifiers.count(s.element(7)) > 0, "007",
+      check(isInterchangeIdQualifier(s.element(7)), "007",
             "ISA07 interchange receiver id qualifier is not a valid code");
       check(!isa->receiverId.empty(), "008", "ISA08 interchange receiver id is empty");
       check(validDate6(isa->date), "014", "ISA09 interchange date is not a valid YYMMDD date");

@@ -195,6 +195,9 @@ class Document {
   bool validated_ = false;
 };
 
+// ISA05/ISA07: the interchange id qualifiers X12 defines (01, 14, 20, 27-30, 33, ZZ, ...).
+bool isInterchangeIdQualifier(std::string_view qualifier);
+
 // Reads the delimiters from an ISA at the start of `raw` (after optional whitespace/BOM).
 // nullopt when there is no ISA of the fixed 106-character layout.
 std::optional<Delimiters> readDelimiters(std::string_view raw, std::string* whyNot = nullptr);
