@@ -106,5 +106,70 @@ route "all" {{ from = "drop", to = "partner" }}
   EXPECT_EQ(engineLog.find("DOE^JANE"), std::string::npos);
 }
 
+// X12 through the real binary: a clearinghouse drops an 835 and a broken 270 on its SFTP server;
+// the 835 becomes one Remittance per claim (standard mapping, split), the 999 and the TA1 go back
+// to the clearinghouse's reply folder, and the broken file is kept as rejected.
+TEST(SftpEngine, X12RemittancesAreMappedAndAcknowledged) {
+  if (!SshServer::available()) GTEST_SKIP() << "OpenSSH server not installed";
+  SshServer ssh;
+  fs::create_directories(ssh.root() / "outbound" / "archive");
+  fs::create_directories(ssh.root() / "acks");
+  TempDir dir;
+  const auto config = dir.path() / "switchboard.lua";
+  writeFile(config, fmt::format(R"(
+engine {{ script_folders = {{ "{}" }} }}
+channel "clearinghouse" {{
+  type = "sftp",
+  url = "{}",
+  format = "x12",
+  pattern = "*.x12",
+  archive_folder = "archive",
+  reply_folder = "{}/",
+  poll_interval = 0.1,
+  user = "{}", private_key = "{}", known_hosts = "{}",
+}}
+destination "pms_remittances" {{
+  type = "file",
+  directory = "{}",
+  filename = "{{control_id}}-{{seq}}.json",
+}}
+route "remittances" {{
+  from = "clearinghouse",
+  filter = {{ message_type = "835" }},
+  transform = "mappings/x12/remittance.lua:remittance_by_claim",
+  to = "pms_remittances",
+}}
+)",
+                                (sourceDir() / "scripts" / "lua").string(), ssh.url("outbound"),
+                                (ssh.root() / "acks").string(), ssh.user(), ssh.userKey().string(),
+                                ssh.knownHosts().string(), (dir.path() / "pms").string()));
+  const auto check = runCommand({binaryPath(), "check", config.string()}, 60s, true);
+  ASSERT_EQ(check.exitCode, 0) << check.out;
+  const std::string remit = readFile(fixturePath("x12/valid/835_two_claims_balanced.x12"));
+  const std::string broken = readFile(fixturePath("x12/invalid/env_iea02_not_isa13.x12"));
+  writeFile(ssh.root() / "outbound" / "era-1.x12", remit);
+  writeFile(ssh.root() / "outbound" / "elig-2.x12", broken);
+  const auto data = dir.path() / "data";
+  const auto log = dir.path() / "engine.log";
+  EngineProcess engine({"run", config.string(), "--data-dir", data.string()}, log);
+  ASSERT_TRUE(waitFor([&] { return namesIn(dir.path() / "pms").size() == 2; }, 30s))
+      << readFile(log);
+  ASSERT_TRUE(waitFor([&] { return namesIn(ssh.root() / "acks").size() == 2; }, 10s))
+      << readFile(log);
+  EXPECT_EQ(namesIn(ssh.root() / "acks"),
+            (std::vector<std::string>{"elig-2.x12.ta1", "era-1.x12.999"}));
+  EXPECT_NE(readFile(ssh.root() / "acks" / "era-1.x12.999").find("AK2*835*"), std::string::npos);
+  EXPECT_NE(readFile(ssh.root() / "acks" / "elig-2.x12.ta1").find("*R*001~"), std::string::npos);
+  for (const auto& name : namesIn(dir.path() / "pms")) {
+    const std::string json = readFile(dir.path() / "pms" / name);
+    EXPECT_NE(json.find("\"resourceType\":\"Remittance\""), std::string::npos) << json;
+  }
+  ASSERT_TRUE(waitFor([&] { return namesIn(ssh.root() / "outbound").empty(); }, 10s));
+  const auto rejected =
+      runCommand({binaryPath(), "messages", "--data-dir", data.string(), "--status", "rejected"});
+  ASSERT_EQ(rejected.exitCode, 0);
+  EXPECT_NE(rejected.out.find("SB-602"), std::string::npos) << rejected.out;
+}
+
 }  // namespace
 }  // namespace sb::test
