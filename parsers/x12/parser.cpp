@@ -274,8 +274,21 @@ void Document::scan(const Limits& limits) {
       }
     }
     if (current == nullptr) break;
-    const char* end =
-        static_cast<const char*>(std::memchr(base + pos, current->segment, size - pos));
+    // One pass finds the element separators and the terminator together: segments and elements
+    // are short, so a byte loop beats a memchr call per element.
+    const std::size_t sepStart = separators_.size();
+    const char elementChar = current->element;
+    const char segmentChar = current->segment;
+    const char* q = base + pos;
+    const char* const stop = base + size;
+    const std::size_t sepLimit = sepStart + limits.maxElementsPerSegment + 1;
+    while (q < stop && *q != segmentChar) {
+      if (*q == elementChar && separators_.size() < sepLimit) {
+        separators_.push_back(static_cast<std::uint32_t>(q - (base + pos)));
+      }
+      ++q;
+    }
+    const char* end = q < stop ? q : nullptr;
     const std::size_t segEnd = end ? static_cast<std::size_t>(end - base) : size;
     if (segEnd > pos) {
       if (segments_.size() >= limits.maxSegments) {
@@ -289,15 +302,10 @@ void Document::scan(const Limits& limits) {
       seg.offset_ = pos;
       seg.index_ = segments_.size();
       seg.delims_ = current;
-      seg.sepFirst_ = static_cast<std::uint32_t>(separators_.size());
-      const char* p = seg.raw_.data();
-      const char* const last = p + seg.raw_.size();
-      while ((p = static_cast<const char*>(std::memchr(p, current->element, last - p))) !=
-             nullptr) {
-        separators_.push_back(static_cast<std::uint32_t>(p - seg.raw_.data()));
-        ++p;
-        if (++seg.sepCount_ > limits.maxElementsPerSegment) break;
-      }
+      seg.sepFirst_ = static_cast<std::uint32_t>(sepStart);
+      // Elements past the limit are not indexed: they stay in the raw bytes, and validation
+      // reports the segment as having too many elements.
+      seg.sepCount_ = static_cast<std::uint32_t>(separators_.size() - sepStart);
       if (!end) {
         findings_.push_back(interchangeFinding(
             "023", static_cast<int>(delimiterSets_.size()) - 1,
