@@ -58,6 +58,7 @@ Pipeline::Pipeline(const RouteTable& table, PipelineOptions options)
   lua.scriptFolders = options_.scriptFolders;
   lua.limits = options_.limits;
   lua.controlNumbers = options_.controlNumbers;
+  lua.fixedTime = options_.fixedTime;
   lua_ = std::make_unique<transforms::LuaRuntime>(std::move(lua));
 }
 

@@ -29,6 +29,8 @@ struct PipelineOptions {
   SchemaCheck schemaCheck;  // null: outputs are not validated
   // X12 control numbers for x12.build/x12.ack (the engine: the store); empty: counters from 1.
   transforms::ControlNumberSource controlNumbers;
+  // Route tests: scripts see this Unix time as "now" (see LuaOptions::fixedTime).
+  std::optional<std::int64_t> fixedTime;
 };
 
 // One step of a message's way, for `switchboard try` and the message history.

@@ -24,7 +24,7 @@ std::string fixture(const std::string& name) {
 
 sb::transforms::LuaRuntime& runtime() {
   static sb::transforms::LuaRuntime lua(
-      sb::transforms::LuaOptions{{std::string(SB_SOURCE_DIR) + "/scripts/lua"}, {}, {}});
+      sb::transforms::LuaOptions{{std::string(SB_SOURCE_DIR) + "/scripts/lua"}, {}, {}, {}});
   return lua;
 }
 

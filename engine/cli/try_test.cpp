@@ -38,7 +38,12 @@ struct Loaded {
   std::unique_ptr<routes::Pipeline> pipeline;
 };
 
-std::unique_ptr<Loaded> loadForTry(const std::filesystem::path& config, config::Errors& errors) {
+// Route tests run on a fixed clock, 2026-01-01T12:00:00Z, so that outputs carrying "now" (X12
+// envelope dates) have stable goldens; `try` shows the real clock.
+constexpr std::int64_t kRouteTestTime = 1767268800;
+
+std::unique_ptr<Loaded> loadForTry(const std::filesystem::path& config, config::Errors& errors,
+                                   std::optional<std::int64_t> fixedTime = std::nullopt) {
   auto plan = engine::loadPlan(config, {}, errors);
   if (!plan) return nullptr;
   engine::Registry registry;
@@ -49,8 +54,9 @@ std::unique_ptr<Loaded> loadForTry(const std::filesystem::path& config, config::
   if (!engine::buildPlan(*plan, registry, ctx, errors)) return nullptr;
   auto loaded = std::make_unique<Loaded>();
   loaded->plan = std::move(*plan);
-  loaded->pipeline = std::make_unique<routes::Pipeline>(loaded->plan.routes,
-                                                        engine::pipelineOptions(loaded->plan));
+  routes::PipelineOptions options = engine::pipelineOptions(loaded->plan);
+  options.fixedTime = fixedTime;
+  loaded->pipeline = std::make_unique<routes::Pipeline>(loaded->plan.routes, std::move(options));
   std::vector<std::string> scriptErrors;
   if (!loaded->pipeline->load(scriptErrors)) {
     for (auto& e : scriptErrors) errors.add(std::move(e));
@@ -322,7 +328,7 @@ int test(const Args& args) {
       auto& loaded = configs[configPath];
       if (!loaded) {
         config::Errors configErrors;
-        loaded = loadForTry(configPath, configErrors);
+        loaded = loadForTry(configPath, configErrors, kRouteTestTime);
         if (!loaded) {
           std::cout << "FAIL " << section.name << "\n" << configErrors.joined();
           ++failed;

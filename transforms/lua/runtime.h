@@ -38,6 +38,9 @@ struct LuaOptions {
   LuaLimits limits;
   // X12 control numbers for x12.build / x12.ack; empty: per-state counters from 1.
   ControlNumberSource controlNumbers;
+  // When set, os.time() and os.date(format) read this Unix time instead of the clock (route
+  // tests: outputs that carry "now" get stable goldens).
+  std::optional<std::int64_t> fixedTime;
 };
 
 struct ScriptError {
