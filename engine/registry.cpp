@@ -2,6 +2,7 @@
 
 #include "channels/file/file_sender.h"
 #include "channels/http/http_sender.h"
+#include "channels/http/http_source.h"
 #include "channels/mllp/mllp_connector.h"
 #include "channels/sftp/sftp_sender.h"
 #include "channels/sftp/sftp_source.h"
@@ -26,6 +27,7 @@ void registerAll(Registry& registry) {
   // Listeners
   registry.add(channels::mllp_connector::mllpSourceFactory());
   registry.add(channels::sftp::sftpSourceFactory());
+  registry.add(channels::http::httpSourceFactory());
   // Senders
   registry.add(channels::mllp_connector::mllpSenderFactory());
   registry.add(channels::file::fileSenderFactory());

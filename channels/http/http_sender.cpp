@@ -12,6 +12,8 @@
 
 #include "channels/common/placeholders.h"
 #include "channels/common/tls_config.h"
+#include "channels/http/core_envelope.h"
+#include "parsers/x12/x12.h"
 
 namespace sb::channels::http {
 namespace {
@@ -34,11 +36,29 @@ constexpr std::array kKeys = {
     KeySpec{"connect_timeout", ValueType::kNumber, false, "10", "seconds"},
     KeySpec{"timeout", ValueType::kNumber, false, "30",
             "seconds for the whole request; a timeout is retried"},
-    KeySpec{"max_response_bytes", ValueType::kInteger, false, "65536",
+    KeySpec{"max_response_bytes", ValueType::kInteger, false,
+            "65536 (4194304 with envelope = \"core\")",
             "the response body kept with the attempt is cut at this size"},
     KeySpec{"idempotency_header", ValueType::kString, false, "Idempotency-Key",
             "header carrying a key stable across retries of one delivery; \"\" sends none"},
+    KeySpec{"envelope", ValueType::kString, false, "none",
+            "\"core\": each message (X12) goes in a CAQH CORE multipart request and the CORE "
+            "response decides; its Payload is kept as the response (channels/http/README.md)"},
+    KeySpec{"core_sender_id", ValueType::kString, false, "",
+            "CORE SenderID (required with envelope = \"core\")"},
+    KeySpec{"core_receiver_id", ValueType::kString, false, "",
+            "CORE ReceiverID (required with envelope = \"core\")"},
+    KeySpec{"core_rule_version", ValueType::kString, false, "2.2.0",
+            "CORE CORERuleVersion: \"2.2.0\", \"3.0.0\" or \"4.0.0\""},
+    KeySpec{"processing_mode", ValueType::kString, false, "RealTime",
+            "CORE ProcessingMode: \"RealTime\" or \"Batch\""},
+    KeySpec{"payload_type", ValueType::kString, false, "from ST01/ST03",
+            "CORE PayloadType; by default X12_<ST01>_Request_<ST03> (_Response_ for 271, 277, "
+            "999) of each message"},
 };
+
+constexpr std::array<std::string_view, 3> kCoreVersions = {"2.2.0", "3.0.0", "4.0.0"};
+constexpr std::size_t kCoreMaxResponseBytes = 4 << 20;
 
 constexpr std::array kBasicAuthKeys = {
     KeySpec{"user", ValueType::kString, true, "", "user name"},
@@ -114,6 +134,7 @@ struct StringList {
 struct Body {
   std::string kept;
   std::size_t limit = 0;
+  std::size_t total = 0;  // bytes received, kept or not
 };
 
 // Bytes beyond the limit are read and dropped rather than refused: refusing aborts the transfer
@@ -121,13 +142,103 @@ struct Body {
 std::size_t onBody(char* data, std::size_t size, std::size_t count, void* user) {
   auto* body = static_cast<Body*>(user);
   const std::size_t n = size * count;
+  body->total += n;
   if (body->kept.size() < body->limit) {
     body->kept.append(data, std::min(n, body->limit - body->kept.size()));
   }
   return n;
 }
 
+// A peer's text in an error: printable and short, so it can neither flood the message's history
+// nor smuggle control characters into it.
+std::string printable(std::string_view text, std::size_t max = 200) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+bool isTransientStatus(long status) {
+  return status == 408 || status == 429 || (status >= 500 && status < 600);
+}
+
+// The rule names transient conditions in words (a busy server, a timeout); everything else an
+// ErrorCode reports (a field missing or illegal, UnAuthorized, VersionMismatch) would be refused
+// again.
+bool isTransientCoreCode(std::string_view code) {
+  const std::string c = lower(code);
+  return c.find("busy") != std::string::npos || c.find("timeout") != std::string::npos ||
+         c.find("unavailable") != std::string::npos;
+}
+
 }  // namespace
+
+std::optional<std::string> corePayloadType(std::string_view x12) {
+  const x12::Document doc = x12::Document::parse(x12);
+  for (const auto& ic : doc.interchanges()) {
+    for (const auto& g : ic.groups) {
+      for (const auto& t : g.transactions) {
+        if (t.setId.empty() || t.convention.empty()) return std::nullopt;
+        bool response = t.setId == "271" || t.setId == "277" || t.setId == "999";
+        // A 278 is a request or a response by BHT02 (13 request, 11 response).
+        if (t.setId == "278" && t.st + 1 < doc.segments().size()) {
+          const auto& bht = doc.segments()[t.st + 1];
+          response = bht.id() == "BHT" && bht.element(2) == "11";
+        }
+        return fmt::format("X12_{}_{}_{}", t.setId, response ? "Response" : "Request",
+                           t.convention);
+      }
+    }
+    if (ic.groups.empty() && !ic.ta1.empty()) return std::string("X12_TA1_Response_00501X231A1");
+  }
+  return std::nullopt;
+}
+
+SendResult coreOutcome(long status, std::string_view contentType, std::string body, bool complete,
+                       std::size_t limit) {
+  const bool success = status >= 200 && status < 300;
+  const bool transient = isTransientStatus(status);
+  const auto result = [&](bool retry, std::string error) {
+    return retry ? SendResult::retry(std::move(error), std::move(body))
+                 : SendResult::fail(std::move(error), std::move(body));
+  };
+  if (!complete) {
+    return result(transient, fmt::format("HTTP {}: the response passes max_response_bytes ({}), "
+                                         "so its CORE envelope cannot be read",
+                                         status, limit));
+  }
+  if (lower(contentType).rfind("multipart/form-data", 0) != 0) {
+    if (success) {
+      return result(false,
+                    fmt::format("HTTP {}: the response is not a CORE envelope (Content-Type {})",
+                                status, contentType.empty() ? "none" : printable(contentType, 80)));
+    }
+    const bool redirect = status >= 300 && status < 400;
+    return result(transient,
+                  fmt::format("HTTP {}{}", status, redirect ? ": redirect not followed" : ""));
+  }
+  core::Limits limits;
+  limits.maxBodyBytes = std::max(limit, body.size());
+  core::ParseResult parsed = core::parseMultipart(contentType, body, limits);
+  if (!parsed.ok()) {
+    return result(!success && transient,
+                  fmt::format("HTTP {}: the CORE response envelope is invalid: {}: {}", status,
+                              parsed.errorCode, parsed.errorMessage));
+  }
+  core::Envelope& e = *parsed.envelope;
+  // ErrorCode is required in a response; a 2xx without one is taken as the success it claims.
+  if (success && (e.errorCode.empty() || e.errorCode == core::error::kSuccess)) {
+    return SendResult::ok(std::move(e.payload));
+  }
+  return result(
+      transient || isTransientCoreCode(e.errorCode),
+      fmt::format("HTTP {}: CORE {}{}{}", status,
+                  e.errorCode.empty() ? "response without ErrorCode" : printable(e.errorCode, 80),
+                  e.errorMessage.empty() ? "" : ": ", printable(e.errorMessage)));
+}
 
 std::string expandUrl(const std::string& pattern, const store::QueueItem& item) {
   const auto& s = item.summary;
@@ -273,8 +384,40 @@ SendResult HttpSender::send(const store::QueueItem& item) {
   curl_easy_setopt(c, CURLOPT_CONNECT_TO, connectTo.list);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
 
+  // envelope = "core": the message travels as the Payload of a CORE request. Its PayloadID is the
+  // idempotency key, the same for every attempt of one delivery.
+  const std::string* requestBody = &item.payload;
+  std::string contentType = o.contentType;
+  core::Encoded encoded;
+  if (o.core) {
+    core::Envelope e;
+    if (!o.core->payloadType.empty()) {
+      e.payloadType = o.core->payloadType;
+    } else if (auto derived = corePayloadType(item.payload)) {
+      e.payloadType = std::move(*derived);
+    } else {
+      return SendResult::fail(
+          "envelope = \"core\": the message is not X12 with a transaction set, so it has no "
+          "PayloadType; set payload_type");
+    }
+    e.processingMode = o.core->processingMode;
+    e.payloadId = idempotencyKey(o.destination, item);
+    e.timeStamp = core::nowTimeStamp();
+    e.senderId = o.core->senderId;
+    e.receiverId = o.core->receiverId;
+    e.coreRuleVersion = o.core->ruleVersion;
+    e.payload = item.payload;
+    try {
+      encoded = core::encodeMultipart(e);
+    } catch (const std::exception& ex) {
+      return SendResult::retry(fmt::format("CORE envelope: {}", ex.what()));
+    }
+    requestBody = &encoded.body;
+    contentType = encoded.contentType;
+  }
+
   StringList headers;
-  headers.add("Content-Type: " + o.contentType);
+  headers.add("Content-Type: " + contentType);
   // No "Expect: 100-continue": many servers never answer it and curl would wait a second per
   // large message before sending the body anyway.
   headers.add("Expect:");
@@ -287,8 +430,8 @@ SendResult HttpSender::send(const store::QueueItem& item) {
     headers.add(value.empty() ? name + ";" : fmt::format("{}: {}", name, value));
   }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.list);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, item.payload.data());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(item.payload.size()));
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, requestBody->data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(requestBody->size()));
   Body body;
   body.limit = o.maxResponseBytes;
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
@@ -308,13 +451,26 @@ SendResult HttpSender::send(const store::QueueItem& item) {
   }
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  if (status >= 200 && status < 300) return SendResult::ok(std::move(body.kept));
-  if (status == 408 || status == 429 || (status >= 500 && status < 600)) {
-    SendResult result = SendResult::retry(fmt::format("HTTP {}", status), std::move(body.kept));
+  const auto retryAfter = [&]() -> std::optional<std::int64_t> {
     curl_header* header = nullptr;
     if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &header) == CURLHE_OK) {
-      result.retryAfterMillis = parseRetryAfter(header->value, std::time(nullptr));
+      return parseRetryAfter(header->value, std::time(nullptr));
     }
+    return std::nullopt;
+  };
+  if (o.core) {
+    char* responseType = nullptr;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &responseType);
+    const bool complete = body.total <= body.kept.size();
+    SendResult result = coreOutcome(status, responseType ? responseType : "", std::move(body.kept),
+                                    complete, o.maxResponseBytes);
+    if (result.status == SendStatus::kRetry) result.retryAfterMillis = retryAfter();
+    return result;
+  }
+  if (status >= 200 && status < 300) return SendResult::ok(std::move(body.kept));
+  if (isTransientStatus(status)) {
+    SendResult result = SendResult::retry(fmt::format("HTTP {}", status), std::move(body.kept));
+    result.retryAfterMillis = retryAfter();
     return result;
   }
   if (status >= 300 && status < 400) {
@@ -323,6 +479,53 @@ SendResult HttpSender::send(const store::QueueItem& item) {
   }
   return SendResult::fail(fmt::format("HTTP {}", status), std::move(body.kept));
 }
+
+namespace {
+
+// The envelope = "core" keys. Values go into envelope fields verbatim, so they must be short
+// printable text.
+void readCore(const config::Reader& r, HttpSenderOptions& o) {
+  CoreSenderOptions c;
+  const auto field = [&](std::string_view key, std::string fallback, bool required) {
+    std::string value = r.string(key, std::move(fallback));
+    if (required && !r.has(key)) {
+      r.fail(key, "is required with envelope = \"core\"");
+    } else if (value.empty() || value.size() > 256 ||
+               !std::all_of(value.begin(), value.end(),
+                            [](unsigned char ch) { return ch >= 0x20 && ch < 0x7f; })) {
+      r.fail(key, "must be 1 to 256 printable ASCII characters");
+    }
+    return value;
+  };
+  c.senderId = field("core_sender_id", "", true);
+  c.receiverId = field("core_receiver_id", "", true);
+  c.ruleVersion = field("core_rule_version", c.ruleVersion, false);
+  if (std::find(kCoreVersions.begin(), kCoreVersions.end(), c.ruleVersion) == kCoreVersions.end()) {
+    r.fail("core_rule_version",
+           fmt::format("must be \"2.2.0\", \"3.0.0\" or \"4.0.0\", got \"{}\"", c.ruleVersion));
+  }
+  c.processingMode = field("processing_mode", c.processingMode, false);
+  if (c.processingMode != core::kRealTime && c.processingMode != core::kBatch) {
+    r.fail("processing_mode",
+           fmt::format("must be \"RealTime\" or \"Batch\", got \"{}\"", c.processingMode));
+  }
+  if (r.has("payload_type")) {
+    c.payloadType = field("payload_type", "", false);
+    if (!std::all_of(c.payloadType.begin(), c.payloadType.end(),
+                     [](unsigned char ch) { return std::isalnum(ch) || ch == '_'; })) {
+      r.fail("payload_type", "must hold letters, digits and '_' only");
+    }
+  }
+  if (r.has("method") && o.method != "POST") {
+    r.fail("method", "must be POST with envelope = \"core\"");
+  }
+  if (r.has("content_type")) {
+    r.fail("content_type", "is set by envelope = \"core\" (multipart/form-data)");
+  }
+  o.core = std::move(c);
+}
+
+}  // namespace
 
 SenderFactory httpSenderFactory() {
   return SenderFactory{
@@ -404,8 +607,22 @@ SenderFactory httpSenderFactory() {
             static_cast<std::int64_t>(r.number("connect_timeout", 10, 0.01, 600) * 1000));
         o.timeout = std::chrono::milliseconds(
             static_cast<std::int64_t>(r.number("timeout", 30, 0.01, 3600) * 1000));
-        o.maxResponseBytes = static_cast<std::size_t>(r.integer(
-            "max_response_bytes", static_cast<std::int64_t>(o.maxResponseBytes), 0, 1 << 30));
+        const std::string envelope = r.string("envelope", "none");
+        if (envelope == "core") {
+          readCore(r, o);
+        } else if (envelope != "none") {
+          r.fail("envelope", fmt::format("must be \"none\" or \"core\", got \"{}\"", envelope));
+        } else {
+          for (const std::string_view key :
+               {"core_sender_id", "core_receiver_id", "core_rule_version", "processing_mode",
+                "payload_type"}) {
+            if (r.has(key)) r.fail(key, "is for envelope = \"core\"");
+          }
+        }
+        // A CORE response carries the payer's whole answer, which a 64 KiB cut would break.
+        const std::size_t responseBytes = o.core ? kCoreMaxResponseBytes : o.maxResponseBytes;
+        o.maxResponseBytes = static_cast<std::size_t>(
+            r.integer("max_response_bytes", static_cast<std::int64_t>(responseBytes), 0, 1 << 30));
         return std::make_unique<HttpSender>(std::move(o));
       }};
 }

@@ -1,6 +1,10 @@
 // HTTP destination: POST/PUT/PATCH of each message to a URL built from the message's search keys,
 // on libcurl with one reused handle per destination so the connection is kept alive between
 // messages. The status code decides OK / RETRY / dead-letter (see channels/http/README.md).
+//
+// With envelope = "core" each message (an X12 interchange) travels in a CAQH CORE multipart
+// request, and the CORE response envelope decides: its Payload (the payer's 271/277) becomes the
+// delivery's response, which a `reply_from` listener hands back to its caller.
 #pragma once
 
 #include <chrono>
@@ -18,6 +22,15 @@
 
 namespace sb::channels::http {
 
+// The CORE envelope around each request (envelope = "core").
+struct CoreSenderOptions {
+  std::string senderId;
+  std::string receiverId;
+  std::string ruleVersion = "2.2.0";
+  std::string processingMode = "RealTime";  // or "Batch"
+  std::string payloadType;                  // empty: corePayloadType() of each payload
+};
+
 struct HttpSenderOptions {
   std::string destination;  // the config section name; part of the Idempotency-Key
   // Placeholders: {id} {control_id} {patient_id} {type} {trigger} {channel}, URL-encoded.
@@ -32,6 +45,7 @@ struct HttpSenderOptions {
   std::chrono::milliseconds timeout{30'000};
   std::size_t maxResponseBytes = 64 * 1024;
   std::string idempotencyHeader = "Idempotency-Key";  // empty: no such header
+  std::optional<CoreSenderOptions> core;              // set: envelope = "core"
 };
 
 // Expands the URL template for one item; substituted values are percent-encoded (RFC 3986
@@ -49,6 +63,19 @@ std::string idempotencyKey(std::string_view destination, const store::QueueItem&
 // Retry-After (delta-seconds or an HTTP-date) as milliseconds from `now`, between 0 and one
 // hour; nullopt when unparseable.
 std::optional<std::int64_t> parseRetryAfter(std::string_view value, std::time_t now);
+
+// The CORE PayloadType of an X12 interchange, from its first transaction set's ST01 and ST03 (or
+// GS08): "X12_<ST01>_Request_<ST03>", or "_Response_" for the answering sets (271, 277, 999, and
+// a 278 whose BHT02 is 11); a TA1-only interchange is "X12_TA1_Response_00501X231A1". nullopt
+// when the payload is not X12 with a transaction set.
+std::optional<std::string> corePayloadType(std::string_view x12);
+
+// What a CORE response means for the delivery: OK with the envelope's Payload as the response,
+// RETRY for transient answers (HTTP 408/429/5xx, an ErrorCode naming a busy or timed-out
+// receiver), ERROR for the rest (envelope errors, UnAuthorized, a response that is not CORE).
+// `body` is the response as received; `complete` is false when it was cut at max_response_bytes.
+SendResult coreOutcome(long status, std::string_view contentType, std::string body, bool complete,
+                       std::size_t limit);
 
 class HttpSender final : public Sender {
  public:

@@ -38,6 +38,7 @@ struct TestHttpServer::State {
   // its descriptor before closing it, so a reused descriptor number is never shut down.
   std::vector<int> openFds;
   std::deque<ScriptedResponse> script;
+  std::function<ScriptedResponse(const RecordedRequest&)> responder;
   std::vector<RecordedRequest> requests;
   int connections = 0;
 
@@ -97,6 +98,8 @@ struct TestHttpServer::State {
       bhttp::read(stream, buffer, req, ec);
       if (ec) return;
       ScriptedResponse answer;
+      std::function<ScriptedResponse(const RecordedRequest&)> respond;
+      RecordedRequest recorded;
       {
         std::lock_guard lock(mu);
         RecordedRequest r;
@@ -111,12 +114,16 @@ struct TestHttpServer::State {
                          [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
           r.headers[name] = std::string(field.value());
         }
-        requests.push_back(std::move(r));
+        requests.push_back(r);
         if (!script.empty()) {
           answer = std::move(script.front());
           script.pop_front();
+        } else if (responder) {
+          respond = responder;
+          recorded = std::move(r);
         }
       }
+      if (respond) answer = respond(recorded);
       if (answer.hang) {
         // Hold the connection until the client gives up and closes it (or the server stops).
         std::array<char, 256> sink{};
@@ -175,6 +182,12 @@ TestHttpServer::~TestHttpServer() {
 void TestHttpServer::script(std::vector<ScriptedResponse> responses) {
   std::lock_guard lock(state_->mu);
   for (auto& r : responses) state_->script.push_back(std::move(r));
+}
+
+void TestHttpServer::respondWith(
+    std::function<ScriptedResponse(const RecordedRequest&)> responder) {
+  std::lock_guard lock(state_->mu);
+  state_->responder = std::move(responder);
 }
 
 std::vector<RecordedRequest> TestHttpServer::requests() const {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,8 +52,12 @@ class TestHttpServer {
   TestHttpServer& operator=(const TestHttpServer&) = delete;
 
   unsigned short port() const { return port_; }
-  // Queues answers, used in order; once used up every request gets 200 "ok".
+  // Queues answers, used in order; once used up every request gets 200 "ok" (or the responder's
+  // answer).
   void script(std::vector<ScriptedResponse> responses);
+  // Answers computed from the request (e.g. a fake payer echoing the request's PayloadID), for
+  // requests the script does not answer. Runs on the connection's thread.
+  void respondWith(std::function<ScriptedResponse(const RecordedRequest&)> responder);
   std::vector<RecordedRequest> requests() const;
   int connectionsAccepted() const;
 
