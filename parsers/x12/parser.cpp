@@ -242,6 +242,24 @@ Finding interchangeFinding(std::string code, int interchange, std::int64_t segme
   return f;
 }
 
+// Out of line: g++ 12 misreports a string copied into a fresh Finding inline as uninitialized.
+[[gnu::noinline]] Finding segmentEnvelopeFinding(Level level, const char* code, int interchange,
+                                                 int group, int transaction, std::size_t segment,
+                                                 std::string_view segmentId, int position,
+                                                 std::string message) {
+  Finding f;
+  f.level = level;
+  f.x12Code = code;
+  f.interchange = interchange;
+  f.group = group;
+  f.transaction = transaction;
+  f.segmentIndex = static_cast<std::int64_t>(segment);
+  f.segmentId = std::string(segmentId);
+  f.segmentPosition = position;
+  f.message = std::move(message);
+  return f;
+}
+
 }  // namespace
 
 void Document::scan(const Limits& limits) {
@@ -342,31 +360,18 @@ void Document::envelopes() {
   };
   auto closeTransaction = [&](std::size_t at) {
     if (!st) return;
-    Finding f;
-    f.level = Level::kTransaction;
-    f.x12Code = "2";
-    f.interchange = ii;
-    f.group = groupIndex();
-    f.transaction = txIndex();
-    f.segmentIndex = static_cast<std::int64_t>(at);
-    f.segmentId = "SE";
-    f.message = fmt::format("transaction set {} (ST02 {}): SE trailer missing", st->setId,
-                            st->controlNumber);
-    findings_.push_back(std::move(f));
+    findings_.push_back(
+        segmentEnvelopeFinding(Level::kTransaction, "2", ii, groupIndex(), txIndex(), at, "SE", 0,
+                               fmt::format("transaction set {} (ST02 {}): SE trailer missing",
+                                           st->setId, st->controlNumber)));
     st = nullptr;
   };
   auto closeGroup = [&](std::size_t at) {
     closeTransaction(at);
     if (!gs) return;
-    Finding f;
-    f.level = Level::kGroup;
-    f.x12Code = "3";
-    f.interchange = ii;
-    f.group = groupIndex();
-    f.segmentIndex = static_cast<std::int64_t>(at);
-    f.segmentId = "GE";
-    f.message = fmt::format("functional group {}: GE trailer missing", gs->controlNumber);
-    findings_.push_back(std::move(f));
+    findings_.push_back(segmentEnvelopeFinding(
+        Level::kGroup, "3", ii, groupIndex(), -1, at, "GE", 0,
+        fmt::format("functional group {}: GE trailer missing", gs->controlNumber)));
     gs = nullptr;
   };
   auto closeInterchange = [&](std::size_t at) {
@@ -383,6 +388,12 @@ void Document::envelopes() {
     const Segment& s = segments_[i];
     const std::string_view id = s.id();
     if (st) ++stSegments;
+    // A group or transaction finding about this segment (GS, GE, ST or SE).
+    auto report = [&](Level level, const char* code, std::string message) {
+      findings_.push_back(segmentEnvelopeFinding(
+          level, code, ii, groupIndex(), level == Level::kTransaction ? txIndex() : -1, i, id,
+          id == "SE" ? static_cast<int>(stSegments) : 0, std::move(message)));
+    };
     if (id == "ISA") {
       closeInterchange(i);
       interchanges_.emplace_back();
@@ -477,24 +488,13 @@ void Document::envelopes() {
       gs->functionalId = s.element(1);
       gs->controlNumber = s.element(6);
       gs->version = s.element(8);
-      auto groupFinding = [&](const char* code, std::string message) {
-        Finding f;
-        f.level = Level::kGroup;
-        f.x12Code = code;
-        f.interchange = ii;
-        f.group = groupIndex();
-        f.segmentIndex = static_cast<std::int64_t>(i);
-        f.segmentId = "GS";
-        f.message = std::move(message);
-        findings_.push_back(std::move(f));
-      };
       if (!allDigits(gs->controlNumber) || gs->controlNumber.size() > 9) {
-        groupFinding("6", "GS06 group control number is not 1-9 digits");
+        report(Level::kGroup, "6", "GS06 group control number is not 1-9 digits");
       }
       for (std::size_t k = 0; k + 1 < isa->groups.size(); ++k) {
         if (isa->groups[k].controlNumber == gs->controlNumber) {
-          groupFinding(
-              "19", fmt::format("GS06 {} is not unique within the interchange", gs->controlNumber));
+          report(Level::kGroup, "19",
+                 fmt::format("GS06 {} is not unique within the interchange", gs->controlNumber));
           break;
         }
       }
@@ -505,24 +505,14 @@ void Document::envelopes() {
       }
       closeTransaction(i);
       gs->ge = i;
-      auto groupFinding = [&](const char* code, std::string message) {
-        Finding f;
-        f.level = Level::kGroup;
-        f.x12Code = code;
-        f.interchange = ii;
-        f.group = groupIndex();
-        f.segmentIndex = static_cast<std::int64_t>(i);
-        f.segmentId = "GE";
-        f.message = std::move(message);
-        findings_.push_back(std::move(f));
-      };
       if (s.element(1) != std::to_string(gs->transactions.size())) {
-        groupFinding("5", fmt::format("GE01 says {} transaction sets, the group has {}",
-                                      s.element(1), gs->transactions.size()));
+        report(Level::kGroup, "5",
+               fmt::format("GE01 says {} transaction sets, the group has {}", s.element(1),
+                           gs->transactions.size()));
       }
       if (s.element(2) != gs->controlNumber) {
-        groupFinding(
-            "4", fmt::format("GE02 {} does not match GS06 {}", s.element(2), gs->controlNumber));
+        report(Level::kGroup, "4",
+               fmt::format("GE02 {} does not match GS06 {}", s.element(2), gs->controlNumber));
       }
       gs = nullptr;
     } else if (id == "ST") {
@@ -538,28 +528,18 @@ void Document::envelopes() {
       st->controlNumber = s.element(2);
       st->convention = s.element(3).empty() ? gs->version : std::string(s.element(3));
       stSegments = 1;
-      auto txFinding = [&](const char* code, std::string message) {
-        Finding f;
-        f.level = Level::kTransaction;
-        f.x12Code = code;
-        f.interchange = ii;
-        f.group = groupIndex();
-        f.transaction = txIndex();
-        f.segmentIndex = static_cast<std::int64_t>(i);
-        f.segmentId = "ST";
-        f.message = std::move(message);
-        findings_.push_back(std::move(f));
-      };
       if (st->setId.size() != 3 || !allDigits(st->setId)) {
-        txFinding("6", "ST01 transaction set identifier is missing or invalid");
+        report(Level::kTransaction, "6", "ST01 transaction set identifier is missing or invalid");
       }
       if (st->controlNumber.size() < 4 || st->controlNumber.size() > 9) {
-        txFinding("7", "ST02 transaction set control number is not 4-9 characters");
+        report(Level::kTransaction, "7",
+               "ST02 transaction set control number is not 4-9 characters");
       }
       for (std::size_t k = 0; k + 1 < gs->transactions.size(); ++k) {
         if (gs->transactions[k].controlNumber == st->controlNumber) {
-          txFinding("23", fmt::format("ST02 {} is not unique within the functional group",
-                                      st->controlNumber));
+          report(
+              Level::kTransaction, "23",
+              fmt::format("ST02 {} is not unique within the functional group", st->controlNumber));
           break;
         }
       }
@@ -569,26 +549,14 @@ void Document::envelopes() {
         continue;
       }
       st->se = i;
-      auto txFinding = [&](const char* code, std::string message) {
-        Finding f;
-        f.level = Level::kTransaction;
-        f.x12Code = code;
-        f.interchange = ii;
-        f.group = groupIndex();
-        f.transaction = txIndex();
-        f.segmentIndex = static_cast<std::int64_t>(i);
-        f.segmentId = "SE";
-        f.segmentPosition = static_cast<int>(stSegments);
-        f.message = std::move(message);
-        findings_.push_back(std::move(f));
-      };
       if (s.element(1) != std::to_string(stSegments)) {
-        txFinding("4", fmt::format("SE01 says {} segments, the transaction set has {}",
-                                   s.element(1), stSegments));
+        report(Level::kTransaction, "4",
+               fmt::format("SE01 says {} segments, the transaction set has {}", s.element(1),
+                           stSegments));
       }
       if (s.element(2) != st->controlNumber) {
-        txFinding("3",
-                  fmt::format("SE02 {} does not match ST02 {}", s.element(2), st->controlNumber));
+        report(Level::kTransaction, "3",
+               fmt::format("SE02 {} does not match ST02 {}", s.element(2), st->controlNumber));
       }
       st = nullptr;
     } else if (!st) {
