@@ -152,6 +152,8 @@ class Document {
   // finding). Envelopes, control numbers and counts are checked here.
   static Document parse(std::string_view raw, const Limits& limits = {});
   static Document parseOwned(std::string raw, const Limits& limits = {});
+  // A temporary string would die while the document still points into it: use parseOwned.
+  static Document parse(std::string&& raw, const Limits& limits = {}) = delete;
 
   Document(Document&&) noexcept;
   Document& operator=(Document&&) noexcept;

@@ -510,6 +510,26 @@ void pushDocument(lua_State* L, const x12::Document& doc) {
   lua_setmetatable(L, -2);
 }
 
+// Lua errors unwind with longjmp, past C++ destructors: a Document used while Lua may raise is
+// owned by a userdata on the stack, whose __gc frees it whatever happens.
+int documentBoxGc(lua_State* L) {
+  auto** box = static_cast<x12::Document**>(lua_touserdata(L, 1));
+  delete *box;
+  *box = nullptr;
+  return 0;
+}
+
+x12::Document& boxedDocument(lua_State* L, std::string_view raw) {
+  auto** box = static_cast<x12::Document**>(lua_newuserdatauv(L, sizeof(x12::Document*), 0));
+  *box = nullptr;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, documentBoxGc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  *box = new x12::Document(x12::Document::parse(raw));
+  return **box;
+}
+
 int x12Parse(lua_State* L) {
   std::size_t n = 0;
   const char* s = luaL_checklstring(L, 1, &n);
@@ -530,7 +550,7 @@ int x12Validate(lua_State* L) {
 int x12Ack(lua_State* L) {
   std::size_t n = 0;
   const char* s = luaL_checklstring(L, 1, &n);
-  x12::Document doc = x12::Document::parse(std::string_view(s, n));
+  x12::Document& doc = boxedDocument(L, std::string_view(s, n));  // stays on the stack below
   if (!doc.usable()) return luaL_error(L, "x12.ack: not an X12 interchange");
   doc.validate(x12::SpecLibrary::builtin());
   lua_newtable(L);
@@ -539,11 +559,13 @@ int x12Ack(lua_State* L) {
     const x12::AckPlan plan = x12::planAck(doc, i);
     if (!plan.sendTa1 && plan.groups == 0) continue;
     const x12::Interchange& ic = doc.interchanges()[i];
-    const std::string partner = ic.senderQualifier + ":" + ic.senderId;
+    // The partner key lives on the Lua stack: a Lua error may unwind from here.
+    lua_pushfstring(L, "%s:%s", ic.senderQualifier.c_str(), ic.senderId.c_str());
+    const int partner = lua_gettop(L);
     auto reserve = [&](const char* kind, int count) -> std::int64_t {
       lua_getglobal(L, "x12");
       lua_getfield(L, -1, "_control");
-      lua_pushlstring(L, partner.data(), partner.size());
+      lua_pushvalue(L, partner);
       lua_pushstring(L, kind);
       lua_pushinteger(L, count);
       lua_call(L, 3, 1);
@@ -557,32 +579,39 @@ int x12Ack(lua_State* L) {
       numbersFor.group = reserve("GS", 1);
       numbersFor.firstSet = reserve("ST", plan.groups);
     }
-    const std::string ack = x12::buildAcknowledgement(doc, i, numbersFor);
-    lua_pushlstring(L, ack.data(), ack.size());
+    lua_pop(L, 1);  // the partner key
+    {
+      const std::string ack = x12::buildAcknowledgement(doc, i, numbersFor);
+      lua_pushlstring(L, ack.data(), ack.size());
+    }
     lua_rawseti(L, -2, ++out);
   }
   return 1;
 }
 
 int x12Control(lua_State* L) {
-  const std::string partner = luaL_checkstring(L, 1);
-  const std::string kind = luaL_checkstring(L, 2);
+  // No C++ object with a destructor may be alive when a Lua error is raised (longjmp).
+  const char* partner = luaL_checkstring(L, 1);
+  const char* kind = luaL_checkstring(L, 2);
   const auto count = static_cast<int>(luaL_optinteger(L, 3, 1));
   if (count < 1 || count > 100000) return luaL_error(L, "x12: bad control number count %d", count);
   Numbers& n = numbers(L);
   std::int64_t first = 0;
+  bool failed = false;
   if (n.source) {
     try {
       first = n.source(partner, kind, count);
     } catch (const std::exception& e) {
-      return luaL_error(L, "x12 control numbers: %s", e.what());
+      lua_pushfstring(L, "x12 control numbers: %s", e.what());
+      failed = true;
     }
   } else {
-    std::int64_t& next = n.local[partner + "/" + kind];
+    std::int64_t& next = n.local[std::string(partner) + "/" + kind];
     if (next == 0) next = 1;
     first = next;
     next += count;
   }
+  if (failed) return lua_error(L);  // outside the catch block, with the message on the stack
   lua_pushinteger(L, static_cast<lua_Integer>(first));
   return 1;
 }
@@ -630,15 +659,18 @@ int x12Isa(lua_State* L) {
 }  // namespace
 
 void pushX12Document(lua_State* L, std::string_view raw) {
-  x12::Document doc = x12::Document::parse(raw);
+  x12::Document& doc = boxedDocument(L, raw);
+  const int box = lua_gettop(L);
   if (!doc.usable()) {
-    const std::string why =
-        doc.findings().empty() ? "not an X12 interchange" : doc.findings()[0].message;
-    luaL_error(L, "x12.parse: %s", why.c_str());
+    lua_pushfstring(
+        L, "x12.parse: %s",
+        doc.findings().empty() ? "not an X12 interchange" : doc.findings()[0].message.c_str());
+    lua_error(L);
     return;
   }
   doc.validate(x12::SpecLibrary::builtin());
   pushDocument(L, doc);
+  lua_remove(L, box);  // the tables hold copies: the document goes with the next collection
 }
 
 void openX12(lua_State* L, ControlNumberSource source) {

@@ -246,9 +246,11 @@ class HttpSourceTest : public ::testing::Test {
     return sink_.store().search(q).size();
   }
 
+  // The I/O threads outlive the store: closing the store runs (and drops) the last commit
+  // callbacks, which may hold the last reference to a session and its sockets and timers.
+  IoThreads io_;
   test::TempDir dir_;
   StoreSink sink_{dir_.path()};
-  IoThreads io_;
   std::unique_ptr<HttpSource> source_;
 };
 

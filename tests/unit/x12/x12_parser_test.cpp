@@ -134,7 +134,7 @@ TEST(X12Parse, RoundTripWithAndWithoutLineBreaks) {
 }
 
 TEST(X12Envelopes, CorrectInterchangeHasNoFindings) {
-  const Document doc = Document::parse(eligibility());
+  const Document doc = Document::parseOwned(eligibility());
   ASSERT_EQ(doc.interchanges().size(), 1u);
   const Interchange& ic = doc.interchanges()[0];
   EXPECT_EQ(ic.controlNumber, "000000101");
@@ -214,7 +214,7 @@ TEST(X12Envelopes, SeveralInterchangesGroupsAndSets) {
   }
   other.replace(other.find("000000101"), 9, "000000102");
   other.replace(other.rfind("000000101"), 9, "000000102");
-  const Document doc = Document::parse(two + "\n" + other);
+  const Document doc = Document::parseOwned(two + "\n" + other);
   for (const Finding& f : doc.findings()) ADD_FAILURE() << f.message;
   ASSERT_EQ(doc.interchanges().size(), 2u);
   EXPECT_EQ(doc.interchanges()[0].groups.size(), 2u);
@@ -225,7 +225,7 @@ TEST(X12Envelopes, SeveralInterchangesGroupsAndSets) {
 }
 
 TEST(X12Envelopes, NoIsaMeansNoInterchange) {
-  const Document doc = Document::parse("GS*HC*A*B*20260101*1200*1*X*005010X222A1~");
+  const Document doc = Document::parseOwned("GS*HC*A*B*20260101*1200*1*X*005010X222A1~");
   EXPECT_FALSE(doc.usable());
   ASSERT_EQ(doc.findings().size(), 1u);
   EXPECT_EQ(doc.findings()[0].x12Code, "022");
@@ -234,14 +234,14 @@ TEST(X12Envelopes, NoIsaMeansNoInterchange) {
 TEST(X12Envelopes, OversizedInputIsRefusedWhole) {
   Limits limits;
   limits.maxBytes = 100;
-  const Document doc = Document::parse(eligibility(), limits);
+  const Document doc = Document::parseOwned(eligibility(), limits);
   EXPECT_FALSE(doc.usable());
   ASSERT_EQ(doc.findings().size(), 1u);
   EXPECT_EQ(doc.findings()[0].message, "input of 471 bytes is over the limit of 100 bytes");
 }
 
 TEST(X12Ack, Ta1RejectsABrokenEnvelope) {
-  Document doc = Document::parse(eligibility("13", "0001", "GE*1*7~", "IEA*1*000000102~"));
+  Document doc = Document::parseOwned(eligibility("13", "0001", "GE*1*7~", "IEA*1*000000102~"));
   doc.validate(SpecLibrary::builtin());
   const std::string ack =
       buildAcknowledgement(doc, 0, AckNumbers{55, 9, 1}, AckOptions{"20260102", "0930", true});
@@ -275,7 +275,7 @@ TEST(X12Ack, Ta1AcceptsWhenRequestedAnd999ForTheGroup) {
 }
 
 TEST(X12Ack, WrongSegmentCountRejectsTheSetIn999) {
-  Document doc = Document::parse(eligibility("12"));
+  Document doc = Document::parseOwned(eligibility("12"));
   doc.validate(SpecLibrary::builtin());
   const std::string ack =
       buildAcknowledgement(doc, 0, AckNumbers{1, 1, 1}, AckOptions{"20260102", "0930", true});
@@ -284,7 +284,7 @@ TEST(X12Ack, WrongSegmentCountRejectsTheSetIn999) {
 }
 
 TEST(X12Ack, GroupTrailerMismatchRejectsTheGroup) {
-  Document doc = Document::parse(eligibility("13", "0001", "GE*1*8~"));
+  Document doc = Document::parseOwned(eligibility("13", "0001", "GE*1*8~"));
   doc.validate(SpecLibrary::builtin());
   const std::string ack =
       buildAcknowledgement(doc, 0, AckNumbers{1, 1, 1}, AckOptions{"20260102", "0930", true});
@@ -344,7 +344,7 @@ struct AckCase {
 class X12999Classes : public testing::TestWithParam<AckCase> {};
 
 TEST_P(X12999Classes, Ik3Ik4Ik5AndAk9AsTheGuideDefines) {
-  Document doc = Document::parse(GetParam().input);
+  Document doc = Document::parseOwned(GetParam().input);
   doc.validate(SpecLibrary::builtin());
   const std::string ack =
       buildAcknowledgement(doc, 0, AckNumbers{1, 1, 1}, AckOptions{"20260102", "0930", true});
