@@ -4,7 +4,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libboost-dev libssl-dev openssl libsqlite3-dev sqlite3 liblua5.4-dev
+  libboost-dev libssl-dev openssl libsqlite3-dev sqlite3 zlib1g-dev liblua5.4-dev
   rapidjson-dev libfmt-dev libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-hl7 netcat-openbsd procps

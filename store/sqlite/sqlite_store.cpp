@@ -13,6 +13,9 @@
 //  * Reads use a pool of read contexts, each with its own connections.
 //  * X12 control numbers live in main.db too and go through the same writer, but commit in
 //    batches of their own with a full sync (see executeControlNumbers).
+//  * Inbound messages are first appended to the ingest journal (ingest_journal.h) and
+//    acknowledged from there; the writer folds them into SQLite in large transactions every
+//    few milliseconds, before any other work, and whenever a reader of this process asks.
 #include "store/sqlite/sqlite_store.h"
 #include <pthread.h>
 
@@ -34,6 +37,7 @@
 
 #include "common/log.h"
 #include "store/sqlite/db.h"
+#include "store/sqlite/ingest_journal.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/wal_buffer.h"
 
@@ -73,12 +77,23 @@ constexpr int kBackstopCheckpointPages = 32000;  // 128 MB
 // How far the frontier day's max_id (and the id counter) in main.db may lag behind the files
 // before a commit writes them anyway (see SqliteStore::catalogMustBeWritten).
 constexpr MessageId kCatalogLag = 4096;
+// Ingest journal: journaled messages are folded into SQLite at the latest after
+// Options::journalFoldDelay, or as soon as kFoldRecords / kFoldBytes wait. The file is emptied
+// after a fold once it holds kJournalResetBytes. Ids are reserved in main.db in blocks of kIdBlock,
+// so another process writing the same directory (the CLI) never hands out an id the journal already
+// used.
+constexpr std::size_t kFoldRecords = 4096;
+constexpr std::size_t kFoldBytes = 16u << 20;
+constexpr std::uint64_t kJournalResetBytes = 4u << 20;
+constexpr MessageId kIdBlock = 65536;
+constexpr std::chrono::seconds kFoldRetry{1};
 
 // Summary columns in MessageSummary order; raw is selected after them when needed.
 constexpr std::string_view kSummaryColumns =
     "id, channel, peer, received_at, message_type, trigger_event, control_id, patient_id, "
     "sending_application, sending_facility, status, error, size_bytes, generation";
 constexpr int kRawColumn = 14;
+constexpr int kBodiesSchema = 2;  // partition schema version that moved raw into `bodies`
 
 }  // namespace
 
@@ -328,8 +343,15 @@ class ReadContext {
         configureConnection(*p->db, Durability::kProcess, false);
         p->begin = Stmt(*p->db, "BEGIN");
         p->commit = Stmt(*p->db, "COMMIT");
+        // Files not migrated yet (a CLI reading before the engine upgraded them) keep the raw
+        // bytes in the row; readers cannot migrate.
         p->messageWithRaw =
-            Stmt(*p->db, fmt::format("SELECT {}, raw FROM messages WHERE id = ?", kSummaryColumns));
+            Stmt(*p->db,
+                 schemaVersion(*p->db) >= kBodiesSchema
+                     ? fmt::format("SELECT {}, (SELECT raw FROM bodies WHERE bodies.id = "
+                                   "messages.id) FROM messages WHERE id = ?",
+                                   kSummaryColumns)
+                     : fmt::format("SELECT {}, raw FROM messages WHERE id = ?", kSummaryColumns));
         p->summary =
             Stmt(*p->db, fmt::format("SELECT {} FROM messages WHERE id = ?", kSummaryColumns));
         p->events = Stmt(*p->db,
@@ -411,7 +433,8 @@ struct WritePartition {
   WalTarget wal;
   std::unique_ptr<Db> db;
   Stmt begin, commit;  // prepared once: BEGIN and COMMIT run for every batch
-  Stmt insertMessage, insertEvent, state, setStatus, bumpGeneration, ids, minMax, received;
+  Stmt insertMessage, insertBody, insertEvent, state, setStatus, bumpGeneration, ids, minMax,
+      received;
   bool inTxn = false;
   std::uint64_t lastUse = 0;
 };
@@ -425,8 +448,10 @@ struct Work {
     kReprocessDead,
     kRetention,
     kControlNumbers,
+    kFold,  // fold the ingest journal into SQLite now (a reader wants to see everything)
   };
   Kind kind = Kind::kIngest;
+  bool journaled = false;  // kIngest: acknowledged from the journal, id already assigned
   InboundRecord record;
   MessageStore::CommitCallback done;
   std::vector<RoutingOutcome> routing;
@@ -484,7 +509,12 @@ class SqliteStore final : public MessageStore {
     sqlite3_wal_hook(main_->handle(), onWalCommit, &mainWal_);
     migrate(*main_, SchemaTarget::kMain);
     prepareMain();
+    // The journal's owner is known before reconcile reads the id counter (see reloadMainState).
+    if (options_.ingestJournal) {
+      journal_ = IngestJournal::open(options_.dataDir, options_.durability == Durability::kPower);
+    }
     reconcile();
+    if (journal_) replayJournal();
     checkpointer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "sb-checkpoint");
       checkpointLoop();
@@ -518,13 +548,17 @@ class SqliteStore final : public MessageStore {
         p->set_exception(std::make_exception_ptr(std::runtime_error(error)));
       }
     });
-    return f.get();
+    const MessageId id = f.get();
+    // The blocking form is for tools and tests that read the files right after: fold now.
+    foldForReaders();
+    return id;
   }
 
   // ---- routing ----
   std::vector<StoredMessage> takeForRouting(std::size_t limit) override {
     std::vector<StoredMessage> out;
     if (limit == 0) return out;
+    foldForReaders();
     auto lease = leaseReader();
     std::vector<MessageId> ids;
     {
@@ -607,6 +641,7 @@ class SqliteStore final : public MessageStore {
   std::vector<MessageSummary> search(const SearchQuery& q) override {
     std::vector<MessageSummary> out;
     if (q.limit == 0) return out;
+    foldForReaders();
     auto lease = leaseReader();
     const Catalog& catalog = lease->catalog();
     // Newest partitions (by highest id) first; stop once no remaining partition can hold an id
@@ -642,13 +677,15 @@ class SqliteStore final : public MessageStore {
       std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id > b.id; });
       if (out.size() > q.limit) out.resize(q.limit);
     }
+    if (!journal_) addJournaled(q, out, lease);
     return out;
   }
 
   std::optional<MessageDetail> get(MessageId id) override {
+    foldForReaders();
     auto lease = leaseReader();
     auto f = lease->find(id, true);
-    if (!f) return std::nullopt;
+    if (!f) return journal_ ? std::nullopt : journaledDetail(id);
     MessageDetail d;
     d.message = std::move(f->message);
     {
@@ -760,7 +797,7 @@ class SqliteStore final : public MessageStore {
             &markRetry_,          &markDead_,        &countByStatus_,   &deadOf_,
             &deleteQueue_,        &requeue_,         &pendingInRange_,  &deleteQueueRange_,
             &deleteToRouteRange_, &deleteQueueOf_,   &deleteToRouteOf_, &selectControl_,
-            &upsertControl_}) {
+            &upsertControl_,      &getReserved_,     &setReserved_}) {
         *stmt = Stmt();  // finalized, so the connection really closes now
       }
       main_.reset();
@@ -770,6 +807,76 @@ class SqliteStore final : public MessageStore {
   }
 
  private:
+  // ---------------------------------------------------------------- journal, other processes
+  // A process that does not own the ingest journal (the CLI next to the running engine) reads
+  // it too, so a message is searchable as soon as its sender has the acknowledgement, not only
+  // after the engine's next fold. Records already folded are found in SQLite and skipped.
+  static bool journaledMatches(const SearchQuery& q, MessageId id, const InboundRecord& r) {
+    if (r.status == MessageStatus::kRejected) return false;  // never journaled; defensive
+    if (q.beforeId && id >= *q.beforeId) return false;
+    if (q.channel && *q.channel != r.channel) return false;
+    if (q.messageType && *q.messageType != r.messageType) return false;
+    if (q.triggerEvent && *q.triggerEvent != r.triggerEvent) return false;
+    if (q.controlId && *q.controlId != r.controlId) return false;
+    if (q.patientId && *q.patientId != r.patientId) return false;
+    if (q.status && *q.status != MessageStatus::kReceived) return false;
+    if (q.from && r.receivedAt < *q.from) return false;
+    if (q.to && r.receivedAt >= *q.to) return false;
+    return true;
+  }
+
+  static MessageSummary journaledSummary(MessageId id, const InboundRecord& r) {
+    MessageSummary m;
+    m.id = id;
+    m.channel = r.channel;
+    m.peer = r.peer;
+    m.receivedAt = r.receivedAt;
+    m.messageType = r.messageType;
+    m.triggerEvent = r.triggerEvent;
+    m.controlId = r.controlId;
+    m.patientId = r.patientId;
+    m.sendingApplication = r.sendingApplication;
+    m.sendingFacility = r.sendingFacility;
+    m.status = MessageStatus::kReceived;
+    m.sizeBytes = static_cast<std::int64_t>(r.raw.size());
+    return m;
+  }
+
+  std::vector<std::pair<MessageId, InboundRecord>> readJournalFile() const {
+    try {
+      return IngestJournal::readFile(options_.dataDir);
+    } catch (const std::exception& e) {
+      sb::log::at(sb::log::Level::kDebug, kLog, "ingest journal not readable: {}", e.what());
+      return {};
+    }
+  }
+
+  template <typename LeaseT>
+  void addJournaled(const SearchQuery& q, std::vector<MessageSummary>& out, LeaseT& lease) {
+    bool added = false;
+    for (const auto& [id, r] : readJournalFile()) {
+      if (!journaledMatches(q, id, r)) continue;
+      if (std::any_of(out.begin(), out.end(), [&](const auto& m) { return m.id == id; })) continue;
+      if (lease->find(id, false)) continue;  // folded meanwhile
+      out.push_back(journaledSummary(id, r));
+      added = true;
+    }
+    if (!added) return;
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id > b.id; });
+    if (out.size() > q.limit) out.resize(q.limit);
+  }
+
+  std::optional<MessageDetail> journaledDetail(MessageId id) const {
+    for (auto& [jid, r] : readJournalFile()) {
+      if (jid != id || r.status == MessageStatus::kRejected) continue;
+      MessageDetail d;
+      d.message.summary = journaledSummary(jid, r);
+      d.message.raw = std::move(r.raw);
+      return d;
+    }
+    return std::nullopt;
+  }
+
   // ---------------------------------------------------------------- plumbing
   std::string unavailableReason() const {
     return options_.readOnly ? "store: opened read-only" : "store: closed";
@@ -796,6 +903,22 @@ class SqliteStore final : public MessageStore {
     auto f = w.promise->get_future();
     if (!enqueue(w)) throw std::runtime_error(unavailableReason());
     return f.get();
+  }
+
+  // Readers of this process see every message acknowledged before the call: whatever the
+  // journal holds is folded into SQLite first. Other processes see it within the fold delay.
+  void foldForReaders() {
+    if (unfoldedCount_.load(std::memory_order_acquire) == 0) return;
+    // A commit callback (on the writer thread) must not wait for the writer.
+    if (std::this_thread::get_id() == writer_.get_id()) return;
+    Work w;
+    w.kind = Work::Kind::kFold;
+    try {
+      runSync(std::move(w));
+    } catch (const std::exception& e) {
+      // A closed store or a failing disk: read what SQLite has.
+      sb::log::at(sb::log::Level::kDebug, kLog, "fold before read: {}", e.what());
+    }
   }
 
   class Lease {
@@ -837,6 +960,10 @@ class SqliteStore final : public MessageStore {
     mainCommit_ = Stmt(m, "COMMIT");
     dataVersion_ = Stmt(m, "PRAGMA data_version");
     getNextId_ = Stmt(m, "SELECT value FROM meta WHERE key = 'next_message_id'");
+    getReserved_ = Stmt(m, "SELECT value FROM meta WHERE key = 'journal_reserved_until'");
+    setReserved_ = Stmt(m,
+                        "INSERT INTO meta (key, value) VALUES ('journal_reserved_until', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     setNextId_ = Stmt(m, "UPDATE meta SET value = ? WHERE key = 'next_message_id'");
     upsertPartition_ = Stmt(m,
                             "INSERT INTO partitions (day, file, min_id, max_id) "
@@ -909,8 +1036,9 @@ class SqliteStore final : public MessageStore {
                               "INSERT INTO messages (id, channel, peer, received_at, "
                               "message_type, trigger_event, control_id, patient_id, "
                               "sending_application, sending_facility, status, error, "
-                              "size_bytes, generation, raw) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)");
+                              "size_bytes, generation) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
+      p->insertBody = Stmt(d, "INSERT INTO bodies (id, raw) VALUES (?, ?)");
       p->insertEvent = Stmt(d,
                             "INSERT INTO events (message_id, at, step, subject, outcome, "
                             "detail) VALUES (?, ?, ?, ?, ?, ?)");
@@ -1033,6 +1161,12 @@ class SqliteStore final : public MessageStore {
       Cursor c(getNextId_);
       if (c->step()) next = c->int64(0);
     }
+    // Ids the journal's owner reserved are not ours to hand out, unless we are that owner (the
+    // lock says the previous owner is gone, or it is this instance).
+    if (!journal_) {
+      Cursor c(getReserved_);
+      if (c->step()) next = std::max(next, c->int64(0));
+    }
     for (const auto& [day, r] : catalog_) next = std::max(next, r.maxId + 1);
     // The frontier day's range in main.db may lag behind its file (see commitAll); opening it
     // here folds its real range in below.
@@ -1048,7 +1182,8 @@ class SqliteStore final : public MessageStore {
       it->second.minId = std::min(it->second.minId, c->int64(0));
       it->second.maxId = std::max(it->second.maxId, c->int64(1));
     }
-    nextId_ = next;
+    // Journaled ids not folded yet are in no file: never go back below them.
+    nextId_ = std::max(next, journalNext_);
   }
 
   // Whether this batch must write the catalog and the id counter to main.db. Appending to the
@@ -1142,6 +1277,8 @@ class SqliteStore final : public MessageStore {
         break;  // runs on its own, see runRetention
       case Work::Kind::kControlNumbers:
         break;  // runs in batches of its own, see executeControlNumbers
+      case Work::Kind::kFold:
+        break;  // the writer loop folds before a batch
     }
   }
 
@@ -1150,7 +1287,7 @@ class SqliteStore final : public MessageStore {
     const int day = utcDay(r.receivedAt);
     WritePartition* p = openPartition(day, true);
     beginPartition(*p);
-    const MessageId id = nextId_;
+    const MessageId id = w.journaled ? w.assignedId : nextId_;
     const MessageStatus status =
         r.status == MessageStatus::kRejected ? MessageStatus::kRejected : MessageStatus::kReceived;
     p->insertMessage.reset()
@@ -1167,12 +1304,12 @@ class SqliteStore final : public MessageStore {
         .bind(11, toString(status))
         .bind(12, r.error)
         .bind(13, static_cast<std::int64_t>(r.raw.size()))
-        .bindBlob(14, r.raw)
         .run();
+    p->insertBody.reset().bind(1, id).bindBlob(2, r.raw).run();
     if (status == MessageStatus::kReceived) {
       insertToRoute_.reset().bind(1, id).bind(2, std::int64_t{0}).run();
     }
-    ++nextId_;
+    if (!w.journaled) ++nextId_;
     auto [it, inserted] = catalog_.try_emplace(day, Range{id, id});
     if (!inserted) {
       it->second.minId = std::min(it->second.minId, id);
@@ -1525,18 +1662,24 @@ class SqliteStore final : public MessageStore {
     bool wasBusy = false;
     while (true) {
       std::deque<Work> batch;
+      bool closing = false;
       {
         std::unique_lock lock(mutex_);
         if (queue_.empty()) {
           writerIdle_ = true;
-          cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+          if (unfolded_.empty()) {
+            cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+          } else {
+            // Journaled messages wait at most the fold delay for their fold.
+            cv_.wait_until(lock, foldDeadline_, [&] { return !queue_.empty() || closed_; });
+          }
           writerIdle_ = false;
-          if (queue_.empty()) return;  // closed and drained
           wasBusy = false;
         }
+        closing = closed_ && queue_.empty();
         // Work that arrived while we were committing is taken at once (the batch filled by
         // itself); after idling, wait briefly so concurrent submitters share one commit.
-        if (!wasBusy && queuedWeight_ < maxBatch_ && !closed_ &&
+        if (!wasBusy && !queue_.empty() && queuedWeight_ < maxBatch_ && !closed_ &&
             options_.maxCommitDelay.count() > 0) {
           writerGathering_ = true;
           cv_.wait_for(lock, options_.maxCommitDelay,
@@ -1560,7 +1703,24 @@ class SqliteStore final : public MessageStore {
           if (retention) break;
         }
       }
-      wasBusy = true;
+      if (closing) {
+        foldJournal();
+        if (journal_ && unfolded_.empty()) journal_->removeFile();
+        return;
+      }
+      wasBusy = !batch.empty();
+      journalIngests(batch);
+      // Everything journaled is folded before other work (what is left in the batch), so
+      // routing, delivery, reprocess and retention always see every acknowledged message, and
+      // ids reach SQLite in ascending order.
+      const bool foldRequested = !batch.empty();
+      if (!unfolded_.empty() &&
+          (foldRequested || unfolded_.size() >= kFoldRecords || unfoldedBytes_ >= kFoldBytes ||
+           std::chrono::steady_clock::now() >= foldDeadline_)) {
+        foldJournal();
+      }
+      completeFolds(batch);
+      if (batch.empty()) continue;
       if (batch.size() == 1 && batch.front().kind == Work::Kind::kRetention) {
         Work& w = batch.front();
         try {
@@ -1577,6 +1737,180 @@ class SqliteStore final : public MessageStore {
       executeBatch(batch);
       trimPartitions();
     }
+  }
+
+  // ---------------------------------------------------------------- ingest journal
+  // Appends the batch's inbound records to the journal and acknowledges them; they leave the
+  // batch and wait in unfolded_ for their fold. Without a journal (another process owns it),
+  // after a failed append, or while folds fail and the backlog is full, records stay in the
+  // batch and commit straight into SQLite.
+  void journalIngests(std::deque<Work>& batch) {
+    if (!journal_) return;
+    if (foldFailing_ && unfolded_.size() >= kFoldRecords) return;
+    std::size_t count = 0;
+    for (const Work& w : batch) count += journals(w) ? 1 : 0;
+    if (count == 0) return;
+    try {
+      reserveIds(count);
+    } catch (const std::exception& e) {
+      sb::log::at(sb::log::Level::kWarn, kLog, "cannot reserve message ids: {}", e.what());
+      return;
+    }
+    std::vector<IngestJournal::Entry> entries;
+    entries.reserve(count);
+    MessageId id = nextId_;
+    for (const Work& w : batch) {
+      if (journals(w)) entries.emplace_back(id++, &w.record);
+    }
+    try {
+      journal_->append(entries);
+    } catch (const std::exception& e) {
+      sb::log::at(sb::log::Level::kError, kLog, "ingest journal: {}; committing directly",
+                  e.what());
+      return;
+    }
+    if (unfolded_.empty()) {
+      foldDeadline_ = std::chrono::steady_clock::now() + options_.journalFoldDelay;
+    }
+    std::deque<Work> rest;
+    const std::size_t first = unfolded_.size();
+    for (Work& w : batch) {
+      if (!journals(w)) {
+        rest.push_back(std::move(w));
+        continue;
+      }
+      w.journaled = true;
+      w.assignedId = nextId_++;
+      journalNext_ = nextId_;
+      unfoldedBytes_ += w.record.raw.size();
+      unfolded_.push_back(std::move(w));
+    }
+    batch.swap(rest);
+    // Counted before anyone hears of them, so a reader woken by an acknowledgement folds.
+    unfoldedCount_.store(unfolded_.size(), std::memory_order_release);
+    for (std::size_t i = first; i < unfolded_.size(); ++i) {
+      complete(unfolded_[i], nullptr);
+      unfolded_[i].done = nullptr;
+    }
+  }
+
+  // Rejected input (rare, and answered with a NAK an operator may look up at once) goes straight
+  // into SQLite, so `switchboard messages` shows it as soon as the peer has its answer.
+  static bool journals(const Work& w) {
+    return w.kind == Work::Kind::kIngest && w.record.status != MessageStatus::kRejected;
+  }
+
+  // Ids handed out from the journal must never be handed out by another process: main.db's
+  // counter is moved past a block of them before any is used.
+  void reserveIds(std::size_t count) {
+    if (nextId_ + static_cast<MessageId>(count) <= reservedEnd_) return;
+    beginMain();  // may move nextId_ forward (another process wrote)
+    try {
+      const MessageId end = nextId_ + static_cast<MessageId>(count) + kIdBlock;
+      setReserved_.reset().bind(1, end).run();
+      mainCommit_.reset().run();
+      reservedEnd_ = end;
+    } catch (...) {
+      rollbackAll();
+      throw;
+    }
+  }
+
+  // One transaction for everything the journal holds. On failure the records stay (in memory
+  // and in the journal) and the fold is tried again; a restart would fold them from the file.
+  bool foldJournal() {
+    if (unfolded_.empty()) return true;
+    if (foldFailing_ && std::chrono::steady_clock::now() < foldRetryAt_) return false;
+    try {
+      beginMain();
+      for (auto& w : unfolded_) applyIngest(w);
+      commitAll();
+    } catch (const std::exception& e) {
+      rollbackAll();
+      foldFailing_ = true;
+      foldRetryAt_ = std::chrono::steady_clock::now() + kFoldRetry;
+      foldDeadline_ = foldRetryAt_;
+      sb::log::at(sb::log::Level::kError, kLog,
+                  "folding {} journaled message(s) into the store failed: {} (kept in the "
+                  "journal, retrying)",
+                  unfolded_.size(), e.what());
+      return false;
+    }
+    foldFailing_ = false;
+    unfolded_.clear();
+    unfoldedBytes_ = 0;
+    unfoldedCount_.store(0, std::memory_order_release);
+    if (journal_->bytes() >= kJournalResetBytes) {
+      try {
+        journal_->reset();
+      } catch (const std::exception& e) {
+        // Harmless: a replay skips records the store already holds.
+        sb::log::at(sb::log::Level::kWarn, kLog, "ingest journal: {}", e.what());
+      }
+    }
+    trimPartitions();
+    return true;
+  }
+
+  // Answers the kFold requests of a batch (after the fold ran) and removes them from it.
+  void completeFolds(std::deque<Work>& batch) {
+    std::deque<Work> rest;
+    for (Work& w : batch) {
+      if (w.kind != Work::Kind::kFold) {
+        rest.push_back(std::move(w));
+        continue;
+      }
+      if (unfolded_.empty()) {
+        w.promise->set_value(0);
+      } else {
+        w.promise->set_exception(std::make_exception_ptr(
+            std::runtime_error("store: journaled messages could not be folded yet")));
+      }
+    }
+    batch.swap(rest);
+  }
+
+  // At open: folds the records a crash left in the journal (those the store does not hold),
+  // then empties it. Runs before the writer thread starts.
+  void replayJournal() {
+    auto records = journal_->readAll();
+    std::size_t replayed = 0;
+    if (!records.empty()) {
+      beginMain();
+      try {
+        for (auto& [id, record] : records) {
+          if (holdsMessage(id, record.receivedAt)) continue;
+          Work w;
+          w.kind = Work::Kind::kIngest;
+          w.journaled = true;
+          w.assignedId = id;
+          w.record = std::move(record);
+          applyIngest(w);
+          nextId_ = std::max(nextId_, id + 1);
+          journalNext_ = nextId_;
+          ++replayed;
+        }
+        commitAll();
+      } catch (...) {
+        rollbackAll();
+        throw;
+      }
+      trimPartitions();
+    }
+    journal_->reset();
+    if (replayed > 0) {
+      sb::log::at(sb::log::Level::kWarn, kLog,
+                  "recovered {} acknowledged message(s) from the ingest journal", replayed);
+    }
+  }
+
+  bool holdsMessage(MessageId id, Millis receivedAt) {
+    WritePartition* p = openPartition(utcDay(receivedAt), false);
+    if (!p) return false;
+    beginPartition(*p);
+    Cursor c(p->state);
+    c->bind(1, id);
+    return c->step();
   }
 
   void executeBatch(std::deque<Work>& batch) {
@@ -1747,9 +2081,20 @@ class SqliteStore final : public MessageStore {
       deletePartition_, insertToRoute_, selectToRoute_, deleteToRoute_, insertQueue_,
       markDelivered_, markRetry_, markDead_, countByStatus_, deadOf_, deleteQueue_, requeue_,
       pendingInRange_, deleteQueueRange_, deleteToRouteRange_, deleteQueueOf_, deleteToRouteOf_,
-      selectControl_, upsertControl_;
+      selectControl_, upsertControl_, getReserved_, setReserved_;
 
   WalTarget mainWal_;
+
+  // Ingest journal (writer thread only, except unfoldedCount_).
+  std::unique_ptr<IngestJournal> journal_;
+  std::deque<Work> unfolded_;  // acknowledged, not in SQLite yet; ids ascending
+  std::size_t unfoldedBytes_ = 0;
+  std::chrono::steady_clock::time_point foldDeadline_{};
+  std::chrono::steady_clock::time_point foldRetryAt_{};
+  bool foldFailing_ = false;
+  MessageId reservedEnd_ = 0;  // ids below this are reserved for the journal in main.db
+  MessageId journalNext_ = 0;  // one past the highest id the journal handed out
+  std::atomic<std::size_t> unfoldedCount_{0};
 
   // Checkpoint thread.
   std::mutex checkpointMutex_;

@@ -159,14 +159,106 @@ TEST_F(SqliteStoreTest, IngestAssignsIncreasingIdsAndCallsEachCallbackOnce) {
 }
 
 TEST_F(SqliteStoreTest, CallbackRunsAfterCommit) {
+  auto store = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
+  std::promise<MessageId> acked;
+  store->submitInbound(record(1), [&](std::optional<MessageId> id, const std::string&) {
+    acked.set_value(id.value_or(0));
+  });
+  const MessageId id = acked.get_future().get();
+  // Acknowledged from the journal (the fold is an hour away), yet readers of this process see
+  // it at once: a read folds the journal first.
+  auto d = store->get(id);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->message.summary.controlId, "C1");
+  EXPECT_EQ(store->takeForRouting(10).size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, JournaledMessagesSurviveKill9BeforeTheirFold) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Acknowledged (callback ran) but never folded into SQLite before the kill.
+    auto store = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
+    std::atomic<int> acked{0};
+    for (int i = 1; i <= 40; ++i) {
+      store->submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
+        if (id) ++acked;
+      });
+    }
+    while (acked.load() < 40) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    kill(getpid(), SIGKILL);
+    _exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_GT(std::filesystem::file_size(dir_.path() / "ingest.journal"), 0u);
+  {
+    // Before the engine reopens they are only in the journal, and the CLI still finds them.
+    auto cli = open([](Options& o) { o.readOnly = true; });
+    SearchQuery byControl;
+    byControl.controlId = "C7";
+    auto found = cli->search(byControl);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].id, 7);
+    EXPECT_EQ(found[0].status, MessageStatus::kReceived);
+    EXPECT_EQ(cli->get(7)->message.raw, record(7).raw);
+  }
   auto store = open();
+  SearchQuery all;
+  all.limit = 100;
+  auto found = store->search(all);
+  ASSERT_EQ(found.size(), 40u);
+  EXPECT_EQ(found.front().id, 40);
+  EXPECT_EQ(found.front().controlId, "C40");
+  EXPECT_EQ(found.back().id, 1);
+  EXPECT_EQ(store->takeForRouting(100).size(), 40u);
+  EXPECT_EQ(std::filesystem::file_size(dir_.path() / "ingest.journal"), 0u);
+  EXPECT_EQ(store->insertInbound(record(41)), 41);
+}
+
+TEST_F(SqliteStoreTest, OtherProcessesSeeJournaledMessagesBeforeTheirFold) {
+  auto engine = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
+  std::vector<MessageId> ids;
+  for (int i = 1; i <= 3; ++i) {
+    std::promise<MessageId> acked;
+    engine->submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
+      acked.set_value(id.value_or(0));
+    });
+    ids.push_back(acked.get_future().get());
+  }
+  // The CLI next to the engine: the journal is the engine's, the CLI only reads it.
+  auto cli = open([](Options& o) { o.readOnly = true; });
+  EXPECT_EQ(idsOf(cli->search(SearchQuery{})), (std::vector<MessageId>{3, 2, 1}));
+  SearchQuery filtered;
+  filtered.channel = "adt-in";  // even numbers
+  EXPECT_EQ(idsOf(cli->search(filtered)), (std::vector<MessageId>{2}));
+  SearchQuery routed;
+  routed.status = MessageStatus::kRouted;
+  EXPECT_TRUE(cli->search(routed).empty());
+  SearchQuery paged;
+  paged.limit = 1;
+  paged.beforeId = 3;
+  EXPECT_EQ(idsOf(cli->search(paged)), (std::vector<MessageId>{2}));
+  auto d = cli->get(ids[0]);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->message.raw, record(1).raw);
+  EXPECT_EQ(d->message.summary.status, MessageStatus::kReceived);
+  // Once folded, each message is listed once.
+  engine->takeForRouting(1);
+  EXPECT_EQ(idsOf(cli->search(SearchQuery{})), (std::vector<MessageId>{3, 2, 1}));
+}
+
+TEST_F(SqliteStoreTest, WithoutTheJournalEachCommitGoesStraightToSqlite) {
+  auto store = open([](Options& o) { o.ingestJournal = false; });
   std::promise<std::string> seen;
   store->submitInbound(record(1), [&](std::optional<MessageId> id, const std::string&) {
-    // Another connection already sees the row: the callback came after COMMIT.
+    // On the writer thread, before any fold could run: the row is already in SQLite.
     auto d = store->get(id.value_or(0));
     seen.set_value(d ? d->message.summary.controlId : "missing");
   });
   EXPECT_EQ(seen.get_future().get(), "C1");
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "ingest.journal"));
 }
 
 TEST_F(SqliteStoreTest, CommittedMessagesSurviveKill9) {
@@ -840,10 +932,15 @@ TEST_F(SqliteStoreTest, SecondInstanceSeesCommittedData) {
   EXPECT_EQ(taken[0].summary.id, id);
   EXPECT_EQ(taken[0].summary.generation, 1);
   EXPECT_EQ(taken[1].summary.id, id2);
-  // The engine notices the other process's commit and keeps allocating fresh ids.
-  EXPECT_EQ(engine->insertInbound(record(3)), id2 + 1);
-  EXPECT_EQ(writer->insertInbound(record(4)), id2 + 2);
-  EXPECT_EQ(engine->insertInbound(record(5)), id2 + 3);
+  // The engine notices the other process's commit and keeps allocating fresh ids. The writer
+  // has no journal (the engine owns it) and allocates above the block the engine reserved.
+  const MessageId id3 = engine->insertInbound(record(3));
+  const MessageId id4 = writer->insertInbound(record(4));
+  const MessageId id5 = engine->insertInbound(record(5));
+  EXPECT_EQ(id3, id2 + 1);
+  EXPECT_GT(id4, id3);
+  EXPECT_GT(id5, id4);
+  EXPECT_EQ(idsOf(cli->search(SearchQuery{})), (std::vector<MessageId>{id5, id4, id3, id2, id}));
 }
 
 TEST_F(SqliteStoreTest, ReadOnlyOpenOfMissingStoreFails) {
@@ -891,6 +988,52 @@ TEST_F(SqliteStoreTest, OlderSchemaIsMigrated) {
   sqlite::Stmt control(main, "SELECT count(*) FROM sqlite_master WHERE name = 'control_numbers'");
   ASSERT_TRUE(control.step());
   EXPECT_EQ(control.int64(0), 1);
+}
+
+TEST_F(SqliteStoreTest, PartitionWrittenBeforeTheBodiesTableKeepsItsMessages) {
+  // A day file of partition schema 1 (raw bytes in the messages row), known to main.db.
+  const int day = utcDay(kNow);
+  const auto file = dir_.path() / partitionFileName(day);
+  open()->close();
+  {
+    sqlite::Db part(file, sqlite::Db::Mode::kCreate);
+    sqlite::migrate(part, sqlite::SchemaTarget::kPartition, 1);
+    part.exec(fmt::format(
+        "INSERT INTO messages (id, channel, peer, received_at, message_type, trigger_event, "
+        "control_id, patient_id, sending_application, sending_facility, status, error, "
+        "size_bytes, generation, raw) VALUES (1, 'adt-in', 'p', {}, 'ADT', 'A01', 'C1', 'P1', "
+        "'APP', 'FAC', 'received', '', 9, 0, 'MSH|^~\\&|')",
+        kNow));
+    sqlite::Db main(dir_.path() / "main.db", sqlite::Db::Mode::kReadWrite);
+    main.exec(
+        fmt::format("INSERT INTO partitions (day, file, min_id, max_id) VALUES ({}, '{}', "
+                    "1, 1)",
+                    day, partitionFileName(day)));
+    main.exec("INSERT INTO to_route (message_id, generation) VALUES (1, 0)");
+  }
+  {
+    // The CLI reads it before an engine migrated it (readers cannot migrate).
+    auto cli = open([](Options& o) { o.readOnly = true; });
+    auto d = cli->get(1);
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->message.raw, "MSH|^~\\&|");
+  }
+  auto store = open();
+  auto taken = store->takeForRouting(10);
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].raw, "MSH|^~\\&|");
+  EXPECT_EQ(store->insertInbound(record(2)), 2);
+  EXPECT_EQ(store->get(2)->message.raw, record(2).raw);
+  store->close();
+  sqlite::Db part(file, sqlite::Db::Mode::kReadOnly);
+  EXPECT_EQ(sqlite::schemaVersion(part), 2);
+  sqlite::Stmt columns(part,
+                       "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'raw'");
+  ASSERT_TRUE(columns.step());
+  EXPECT_EQ(columns.int64(0), 0);
+  sqlite::Stmt bodies(part, "SELECT count(*) FROM bodies");
+  ASSERT_TRUE(bodies.step());
+  EXPECT_EQ(bodies.int64(0), 2);
 }
 
 // Search must walk an index, never the table: checks the plans SQLite picks for the queries
