@@ -449,35 +449,44 @@ SendResult HttpSender::send(const store::QueueItem& item) {
     const char* detail = handle_->error[0] ? handle_->error.data() : curl_easy_strerror(rc);
     return SendResult::retry(fmt::format("HTTP transport error: {}", detail));
   }
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  HttpResponse response;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+  char* responseType = nullptr;
+  curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &responseType);
+  if (responseType) response.contentType = responseType;
+  curl_header* retryAfter = nullptr;
+  if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &retryAfter) == CURLHE_OK) {
+    response.retryAfter = retryAfter->value;
+  }
+  response.complete = body.total <= body.kept.size();
+  response.body = std::move(body.kept);
+  return classifyResponse(o, std::move(response), std::time(nullptr));
+}
+
+SendResult classifyResponse(const HttpSenderOptions& options, HttpResponse response,
+                            std::time_t now) {
+  const long status = response.status;
   const auto retryAfter = [&]() -> std::optional<std::int64_t> {
-    curl_header* header = nullptr;
-    if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &header) == CURLHE_OK) {
-      return parseRetryAfter(header->value, std::time(nullptr));
-    }
-    return std::nullopt;
+    if (!response.retryAfter) return std::nullopt;
+    return parseRetryAfter(*response.retryAfter, now);
   };
-  if (o.core) {
-    char* responseType = nullptr;
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &responseType);
-    const bool complete = body.total <= body.kept.size();
-    SendResult result = coreOutcome(status, responseType ? responseType : "", std::move(body.kept),
-                                    complete, o.maxResponseBytes);
+  if (options.core) {
+    SendResult result = coreOutcome(status, response.contentType, std::move(response.body),
+                                    response.complete, options.maxResponseBytes);
     if (result.status == SendStatus::kRetry) result.retryAfterMillis = retryAfter();
     return result;
   }
-  if (status >= 200 && status < 300) return SendResult::ok(std::move(body.kept));
+  if (status >= 200 && status < 300) return SendResult::ok(std::move(response.body));
   if (isTransientStatus(status)) {
-    SendResult result = SendResult::retry(fmt::format("HTTP {}", status), std::move(body.kept));
+    SendResult result = SendResult::retry(fmt::format("HTTP {}", status), std::move(response.body));
     result.retryAfterMillis = retryAfter();
     return result;
   }
   if (status >= 300 && status < 400) {
     return SendResult::fail(fmt::format("HTTP {}: redirect not followed", status),
-                            std::move(body.kept));
+                            std::move(response.body));
   }
-  return SendResult::fail(fmt::format("HTTP {}", status), std::move(body.kept));
+  return SendResult::fail(fmt::format("HTTP {}", status), std::move(response.body));
 }
 
 namespace {

@@ -77,6 +77,23 @@ std::optional<std::string> corePayloadType(std::string_view x12);
 SendResult coreOutcome(long status, std::string_view contentType, std::string body, bool complete,
                        std::size_t limit);
 
+// One answer as the sender received it.
+struct HttpResponse {
+  long status = 0;
+  std::string contentType;                // the Content-Type header; empty when absent
+  std::string body;                       // as kept: cut at max_response_bytes
+  bool complete = true;                   // false: the body passed max_response_bytes and was cut
+  std::optional<std::string> retryAfter;  // the Retry-After header as sent, when present
+};
+
+// What an answer means for the delivery (channels/http/README.md). envelope = "none": 2xx OK with
+// the body as the response; 408, 429 and 5xx RETRY after Retry-After (read against `now`) when
+// given; 3xx ERROR (redirects are not followed); other statuses ERROR. The body is kept with the
+// attempt either way. envelope = "core": coreOutcome, with Retry-After on RETRY. Pure: the sender
+// calls it on each answer and `switchboard test` on mocked ones.
+SendResult classifyResponse(const HttpSenderOptions& options, HttpResponse response,
+                            std::time_t now);
+
 class HttpSender final : public Sender {
  public:
   explicit HttpSender(HttpSenderOptions options);
@@ -85,6 +102,7 @@ class HttpSender final : public Sender {
   HttpSender& operator=(const HttpSender&) = delete;
 
   SendResult send(const store::QueueItem& item) override;
+  const HttpSenderOptions& options() const { return options_; }
 
  private:
   struct Handle;

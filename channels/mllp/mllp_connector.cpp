@@ -118,22 +118,28 @@ SendResult MllpSender::send(const store::QueueItem& item) {
     client_.close();
     return SendResult::retry(fmt::format("{} {}", errorInfo(e.code).id, e.what()));
   }
+  AckVerdict verdict = classifyAck(options_, std::move(ack));
+  if (verdict.notAnAck) client_.close();  // the stream may be out of step with our frames
+  return std::move(verdict.result);
+}
+
+AckVerdict classifyAck(const MllpSenderOptions& options, std::string ack) {
   const auto summary = hl7::readAck(ack);
   if (!summary) {
-    client_.close();  // the stream may be out of step with our frames
-    return SendResult::retry("peer answered something that is not an HL7 ACK", ack);
+    return {SendResult::retry("peer answered something that is not an HL7 ACK", std::move(ack)),
+            true};
   }
-  if (summary->code == "AA" || summary->code == "CA") return SendResult::ok(std::move(ack));
+  if (summary->code == "AA" || summary->code == "CA") return {SendResult::ok(std::move(ack))};
   const std::string error = fmt::format("peer answered {}{}{}", summary->code,
                                         summary->text.empty() ? "" : ": ", summary->text);
   if (summary->code == "AE" || summary->code == "CE") {
-    return applyPolicy(options_.onAe, error, std::move(ack));
+    return {applyPolicy(options.onAe, error, std::move(ack))};
   }
   if (summary->code == "AR" || summary->code == "CR") {
-    return applyPolicy(options_.onAr, error, std::move(ack));
+    return {applyPolicy(options.onAr, error, std::move(ack))};
   }
-  return SendResult::retry(fmt::format("unknown acknowledgment code '{}'", summary->code),
-                           std::move(ack));
+  return {SendResult::retry(fmt::format("unknown acknowledgment code '{}'", summary->code),
+                            std::move(ack))};
 }
 
 SourceFactory mllpSourceFactory() {

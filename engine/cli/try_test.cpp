@@ -1,6 +1,8 @@
 // `switchboard try CONFIG ROUTE FILE` shows every step one message takes through one route;
 // `switchboard test [DIR]` runs route tests written as data (*.test.lua) and reports routes that
-// no test covers.
+// no test covers; a test may mock what destinations answer (`respond`, engine/cli/route_mocks.h)
+// and assert what their senders decide (`expect_delivery`) and what a CORE client gets back
+// (`expect_reply`).
 #include <algorithm>
 #include <fstream>
 #include <iostream>
@@ -16,6 +18,7 @@
 #include "channels/common/hl7_ingest.h"
 #include "channels/common/inbound.h"
 #include "engine/cli/cli.h"
+#include "engine/cli/route_mocks.h"
 #include "engine/plan.h"
 #include "parsers/hl7v2/hl7v2.h"
 #include "parsers/x12/spec.h"
@@ -219,7 +222,67 @@ constexpr config::KeySpec kTestKeys[] = {
     {"expect_status", config::ValueType::kString, false, "routed",
      "routed, filtered, error or rejected"},
     {"expect_error", config::ValueType::kString, false, "", "text the error must contain"},
+    {"respond", config::ValueType::kTable, false, "",
+     "destination = the answer it gives: { status = 503, ... }, { ack = \"AE\" }, "
+     "{ error = \"...\" }"},
+    {"expect_delivery", config::ValueType::kTable, false, "",
+     "destination = \"delivered\", \"retry\" or \"dead\" (or { outcome = ..., error = ..., "
+     "retry_after = seconds }): what its sender decides from the respond answer"},
+    {"expect_reply", config::ValueType::kStringOrTable, false, "",
+     "CORE channel with reply_from: the golden Payload the client gets, or { status = 502, "
+     "core_error = \"ReceiverError\" }"},
 };
+
+constexpr config::KeySpec kDeliveryKeys[] = {
+    {"outcome", config::ValueType::kString, true, "", "delivered, retry or dead"},
+    {"error", config::ValueType::kString, false, "", "text the sender's error must contain"},
+    {"retry_after", config::ValueType::kNumber, false, "",
+     "seconds the sender waits before the next attempt (HTTP Retry-After)"},
+};
+
+constexpr config::KeySpec kReplyKeys[] = {
+    {"status", config::ValueType::kInteger, false, "200", "the HTTP status the client gets"},
+    {"core_error", config::ValueType::kString, false, "Success", "the CORE ErrorCode"},
+    {"golden", config::ValueType::kString, false, "", "the Payload the client gets"},
+};
+
+// expect_delivery.<destination>
+struct WantDelivery {
+  std::string outcome;
+  std::optional<std::string> error;
+  std::optional<double> retryAfter;
+};
+
+// What the client of a CORE RealTime channel gets once the reply_from destination's sender has
+// decided, as the listener answers (channels/http/http_source.cpp): the delivered response as the
+// Payload (200, Success); a dead delivery 502 ReceiverError; a delivery still being retried 504
+// ReceiverTimeout after reply_timeout_ms.
+struct Reply {
+  long status = 200;
+  std::string coreError = "Success";
+  std::string payload;
+  std::string why;  // for the errors: what happened
+};
+
+Reply coreReply(const std::string& replyFrom, const std::vector<channels::SendResult>& outcomes) {
+  if (outcomes.empty()) {
+    return {502, "ReceiverError", "", fmt::format("the route sends nothing to '{}'", replyFrom)};
+  }
+  const auto& d = outcomes.front();
+  switch (d.status) {
+    case channels::SendStatus::kOk:
+      return {200, "Success", d.response, ""};
+    case channels::SendStatus::kError:
+      return {502, "ReceiverError", "", fmt::format("'{}' did not answer: {}", replyFrom, d.error)};
+    case channels::SendStatus::kRetry:
+      break;
+  }
+  return {
+      504, "ReceiverTimeout", "",
+      fmt::format("'{}' is retried ({}); no reply within reply_timeout_ms", replyFrom, d.error)};
+}
+
+constexpr std::string_view kOutcomes[] = {"delivered", "retry", "dead"};
 
 }  // namespace
 
@@ -342,6 +405,111 @@ int test(const Args& args) {
         ++failed;
         continue;
       }
+      // respond, expect_delivery and expect_reply name destinations of the config under test.
+      config::Errors testErrors;
+      const auto destinationPlan = [&](const std::string& name) -> const engine::DestinationPlan* {
+        for (const auto& d : loaded->plan.destinations) {
+          if (d.name == name) return &d;
+        }
+        return nullptr;
+      };
+      const auto noDestination = [&](const std::string& key, const std::string& name) {
+        testErrors.add(fmt::format("{}: '{}.{}': no destination '{}' in {}", section.where(), key,
+                                   name, name, r.string("config")));
+      };
+      const auto mapOf = [&](std::string_view key) -> const config::Node* {
+        const config::Node* n = r.node(key);
+        if (n && n->kind == config::Node::Kind::kList && !n->list.empty()) {
+          testErrors.add(
+              fmt::format("{}: '{}': must be a table of destination = ...", section.where(), key));
+          return nullptr;
+        }
+        return n;
+      };
+      std::map<std::string, MockResponse> mocks;
+      if (const config::Node* n = mapOf("respond")) {
+        for (const auto& [d, node] : n->map) {
+          const auto* plan = destinationPlan(d);
+          if (!plan) {
+            noDestination("respond", d);
+          } else if (auto mock = readMock(section, d, node, *plan, base, testErrors)) {
+            mocks.emplace(d, std::move(*mock));
+          }
+        }
+      }
+      std::map<std::string, WantDelivery> wantDelivery;
+      if (const config::Node* n = mapOf("expect_delivery")) {
+        for (const auto& [d, node] : n->map) {
+          const std::string key = "expect_delivery." + d;
+          if (!destinationPlan(d)) {
+            noDestination("expect_delivery", d);
+            continue;
+          }
+          WantDelivery w;
+          if (node.kind == config::Node::Kind::kString) {
+            w.outcome = node.text;
+          } else if (node.kind == config::Node::Kind::kMap) {
+            const config::Reader want(section, node, kDeliveryKeys, testErrors, key);
+            w.outcome = want.string("outcome");
+            if (want.has("error")) w.error = want.string("error");
+            if (want.has("retry_after")) w.retryAfter = want.number("retry_after", 0, 0, 3600);
+          }
+          if (std::find(std::begin(kOutcomes), std::end(kOutcomes), w.outcome) ==
+              std::end(kOutcomes)) {
+            testErrors.add(fmt::format(
+                "{}: '{}': must be \"delivered\", \"retry\" or \"dead\" (or a table "
+                "{{ outcome = ..., error = ..., retry_after = ... }}){}",
+                section.where(), key,
+                node.kind == config::Node::Kind::kString ? fmt::format(", got \"{}\"", node.text)
+                                                         : ""));
+          }
+          const config::Node* respond = r.node("respond");
+          if (!respond || !respond->find(d)) {
+            testErrors.add(fmt::format("{}: '{}': needs respond.{}, the answer to decide from",
+                                       section.where(), key, d));
+          }
+          wantDelivery.emplace(d, std::move(w));
+        }
+      }
+      std::string replyFrom;
+      std::optional<Reply> wantReply;
+      std::string replyGolden;
+      if (const config::Node* n = r.node("expect_reply")) {
+        const config::Section* channel = nullptr;
+        for (const auto& s : loaded->plan.file.sections) {
+          if (s.kind == "channel" && s.name == r.string("channel")) channel = &s;
+        }
+        const config::Node* mode = channel ? channel->body.find("mode") : nullptr;
+        const config::Node* from = channel ? channel->body.find("reply_from") : nullptr;
+        if (!mode || mode->text != "core" || !from) {
+          testErrors.add(fmt::format(
+              "{}: 'expect_reply': channel '{}' answers its clients itself (ACK, 999 or 202), "
+              "not with a destination's response; expect_reply needs a CORE channel "
+              "(mode = \"core\") with reply_from",
+              section.where(), r.string("channel")));
+        } else {
+          replyFrom = from->text;
+          wantReply.emplace();
+          if (n->kind == config::Node::Kind::kString) {
+            replyGolden = n->text;
+          } else {
+            const config::Reader want(section, *n, kReplyKeys, testErrors, "expect_reply");
+            wantReply->status = want.integer("status", 200, 100, 599);
+            wantReply->coreError = want.string("core_error", "Success");
+            replyGolden = want.string("golden");
+          }
+          if (!mocks.count(replyFrom) && testErrors.empty()) {
+            testErrors.add(fmt::format(
+                "{}: 'expect_reply': needs respond.{}, the answer of the reply_from destination",
+                section.where(), replyFrom));
+          }
+        }
+      }
+      if (!testErrors.empty()) {
+        std::cout << "FAIL " << section.name << "\n" << testErrors.joined();
+        ++failed;
+        continue;
+      }
       const std::string raw = asSent(*input);
       auto verdict = channels::evaluateInbound(r.string("channel"), raw);
       std::string status = "rejected", error;
@@ -349,6 +517,7 @@ int test(const Args& args) {
         if (!record.error.empty()) error = record.error;
       }
       std::map<std::string, std::vector<std::string>> actual;
+      std::map<std::string, std::vector<channels::SendResult>> deliveries;
       if (verdict.accepted) {
         // Each message of the input (X12: each interchange) is routed in turn; the status is
         // the last one's, the first error wins.
@@ -362,7 +531,12 @@ int test(const Args& args) {
             if (d.matched) covered[configPath].insert(d.route);
           }
           for (const auto& e : result.enqueue) {
-            actual[e.destination].push_back(e.payload ? *e.payload : record.raw);
+            const std::string& payload = e.payload ? *e.payload : record.raw;
+            actual[e.destination].push_back(payload);
+            if (const auto mock = mocks.find(e.destination); mock != mocks.end()) {
+              deliveries[e.destination].push_back(mockedOutcome(
+                  *destinationPlan(e.destination), mock->second, payload, kRouteTestTime));
+            }
           }
         }
       }
@@ -412,6 +586,62 @@ int test(const Args& args) {
           }
         }
       }
+      // What each mocked destination's sender decides.
+      std::vector<std::string> report;
+      for (const auto& [d, _] : mocks) {
+        const auto& got = deliveries[d];
+        if (got.empty()) {
+          problems.push_back(
+              fmt::format("{}: respond is given, but the route sends it nothing", d));
+        }
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          const std::string which = got.size() == 1 ? d : fmt::format("{} (output {})", d, i + 1);
+          report.push_back(fmt::format("{}: {}", which, describeOutcome(got[i])));
+          const auto w = wantDelivery.find(d);
+          if (w == wantDelivery.end()) continue;
+          const std::string outcome = outcomeName(got[i].status);
+          if (outcome != w->second.outcome) {
+            problems.push_back(fmt::format("{} delivery: expected {}, got {}", which,
+                                           w->second.outcome, describeOutcome(got[i])));
+          }
+          if (w->second.error && got[i].error.find(*w->second.error) == std::string::npos) {
+            problems.push_back(
+                fmt::format("{} delivery: expected the error to contain \"{}\", "
+                            "got \"{}\"",
+                            which, *w->second.error, got[i].error));
+          }
+          if (w->second.retryAfter) {
+            const auto wantMillis = static_cast<std::int64_t>(*w->second.retryAfter * 1000);
+            if (got[i].retryAfterMillis != wantMillis) {
+              problems.push_back(fmt::format(
+                  "{} delivery: expected the next attempt in {} s (Retry-After), got {}", which,
+                  *w->second.retryAfter,
+                  got[i].retryAfterMillis
+                      ? fmt::format("{} s", static_cast<double>(*got[i].retryAfterMillis) / 1000)
+                      : std::string("the queue's backoff (no Retry-After)")));
+            }
+          }
+        }
+      }
+      // What the client of a CORE RealTime channel gets back.
+      if (wantReply) {
+        const Reply got = coreReply(replyFrom, deliveries[replyFrom]);
+        report.push_back(fmt::format("reply: HTTP {} {}{}", got.status, got.coreError,
+                                     got.why.empty() ? "" : ": " + got.why));
+        if (got.status != wantReply->status || got.coreError != wantReply->coreError) {
+          problems.push_back(fmt::format("reply: expected HTTP {} {}, got HTTP {} {}{}",
+                                         wantReply->status, wantReply->coreError, got.status,
+                                         got.coreError, got.why.empty() ? "" : ": " + got.why));
+        } else if (!replyGolden.empty()) {
+          const auto golden = slurp(base / replyGolden);
+          if (!golden) {
+            problems.push_back(fmt::format("reply: cannot read golden {}", replyGolden));
+          } else if (const auto w = comparable(*golden), g = comparable(got.payload); w != g) {
+            problems.push_back(fmt::format("reply differs from {} (- expected, + actual):\n{}",
+                                           replyGolden, diff(w, g)));
+          }
+        }
+      }
       if (problems.empty()) {
         std::cout << "PASS " << section.name << "\n";
         ++passed;
@@ -421,6 +651,7 @@ int test(const Args& args) {
         for (const auto& p : problems) std::cout << "  " << p << "\n";
         ++failed;
       }
+      for (const auto& line : report) std::cout << "  " << line << "\n";
     }
     if (!errors.empty()) {
       std::cout << "FAIL " << file.string() << "\n" << errors.joined();

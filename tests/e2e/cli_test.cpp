@@ -157,7 +157,7 @@ TEST(Cli, RouteTestsOfTheStandardMappingsPass) {
       test::runCommand({test::binaryPath(), "test", (test::sourceDir() / "tests/routes").string()},
                        std::chrono::seconds(120), true);
   EXPECT_EQ(r.exitCode, 0) << r.out;
-  EXPECT_NE(r.out.find("22 passed, 0 failed\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("31 passed, 0 failed\n"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("UNTESTED"), std::string::npos) << r.out;
 }
 
@@ -192,6 +192,163 @@ TEST(Cli, TryShowsEveryStepOfOneRoute) {
       << r.out;
   EXPECT_NE(r.out.find("validate   Encounter valid\ndeliver-to pms_encounters\n"
                        "== result: routed\n-> pms_encounters\n"),
+            std::string::npos)
+      << r.out;
+}
+
+}  // namespace
+}  // namespace sb::e2e
+
+namespace sb::e2e {
+namespace {
+
+// A route test file in a temporary folder against the delivery test config
+// (tests/routes/delivery/switchboard.lua); `body` is the inside of one `test "t" { ... }`.
+struct MockTest {
+  test::TempDir dir;
+  std::filesystem::path file = dir.path() / "mock.test.lua";
+  std::string config = (test::sourceDir() / "tests/routes/delivery/switchboard.lua").string();
+
+  test::CommandResult run(const std::string& channel, const std::string& input,
+                          const std::string& body) {
+    test::writeFile(file, fmt::format("test \"t\" {{\n  config = \"{}\",\n  channel = \"{}\",\n"
+                                      "  input = \"{}\",\n{}}}\n",
+                                      config, channel, test::fixturePath(input).string(), body));
+    return test::runCommand({test::binaryPath(), "test", dir.path().string(), "--allow-untested"},
+                            std::chrono::seconds(120), true);
+  }
+  // "<file>:1: test 't': "
+  std::string where() const { return file.string() + ":1: test 't': "; }
+};
+
+constexpr const char* kPatientGolden = "tests/routes/golden/adt-a01.patient.json";
+
+std::string adtExpect() {
+  return fmt::format("  expect = {{ archive = \"{}\", pms_patients = \"{}\" }},\n",
+                     test::fixturePath("hl7v2/ADT-A01-01.hl7").string(),
+                     (test::sourceDir() / kPatientGolden).string());
+}
+
+TEST(Cli, RouteTestReportsWhatTheSenderDecidesFromAMockedAnswer) {
+  MockTest t;
+  const auto r =
+      t.run("hospital_in", "hl7v2/ADT-A01-01.hl7",
+            adtExpect() +
+                "  respond = { pms_patients = { status = 400, body = '{\"error\":\"bad\"}' } },\n"
+                "  expect_delivery = { pms_patients = \"dead\" },\n");
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_NE(
+      r.out.find("PASS t\n  pms_patients: dead: HTTP 400 [response kept: {\"error\":\"bad\"}]\n"),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("1 passed, 0 failed\n"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RouteTestWithTheWrongExpectedDeliveryFailsWithBothSides) {
+  MockTest t;
+  const auto r = t.run("hospital_in", "hl7v2/ADT-A01-01.hl7",
+                       adtExpect() +
+                           "  respond = { pms_patients = { status = 503, headers = { "
+                           "[\"Retry-After\"] = \"120\" } } },\n"
+                           "  expect_delivery = { pms_patients = { outcome = \"dead\", "
+                           "retry_after = 60 } },\n");
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_NE(r.out.find("FAIL t (" + t.file.string() +
+                       ":1)\n"
+                       "  pms_patients delivery: expected dead, got retry: HTTP 503 "
+                       "(Retry-After: next attempt in 120 s)\n"
+                       "  pms_patients delivery: expected the next attempt in 60 s "
+                       "(Retry-After), got 120 s\n"
+                       "  pms_patients: retry: HTTP 503 (Retry-After: next attempt in 120 s)\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("0 passed, 1 failed\n"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RouteTestMllpAnswerFollowsTheDestinationsPolicy) {
+  MockTest t;
+  const auto oru = test::fixturePath("hl7v2/ORU-R01-01-cr.hl7").string();
+  const auto r =
+      t.run("hospital_in", "hl7v2/ORU-R01-01-cr.hl7",
+            fmt::format("  expect = {{ archive = \"{0}\", lab_retry = \"{0}\", lab_dead = \"{0}\", "
+                        "lab_accept = \"{0}\" }},\n",
+                        oru) +
+                "  respond = { lab_retry = { ack = \"AE\" }, lab_dead = { ack = \"AE\" }, "
+                "lab_accept = { ack = \"AE\" } },\n"
+                "  expect_delivery = { lab_retry = \"dead\", lab_dead = \"dead\", "
+                "lab_accept = \"delivered\" },\n");
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_NE(r.out.find("  lab_retry delivery: expected dead, got retry: peer answered AE [response "
+                       "kept: MSH|"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("lab_dead delivery"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("lab_accept delivery"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RouteTestMockErrorsNameTheFileAndLine) {
+  MockTest t;
+  const auto r = t.run("hospital_in", "hl7v2/ADT-A01-01.hl7",
+                       adtExpect() +
+                           "  respond = {\n"
+                           "    pms_patient = { status = 400 },\n"
+                           "    archive = { status = 500 },\n"
+                           "    lab_retry = { status = 200 },\n"
+                           "    pms_patients = { ack = \"AE\" },\n"
+                           "  },\n"
+                           "  expect_delivery = { nowhere = \"dead\", lab_dead = \"gone\" },\n"
+                           "  expect_reply = \"x.x12\",\n");
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  const std::string w = t.where();
+  EXPECT_NE(r.out.find("FAIL t\n"), std::string::npos) << r.out;
+  for (const std::string& line : std::vector<std::string>{
+           w + "'respond.archive': 'archive' is of type file: it can only be mocked as failing, "
+               "with error = \"...\"\n",
+           w + "'respond.lab_retry.ack': is required for an MLLP destination (or the answer as "
+               "body or file)\n",
+           w + "'respond.lab_retry.status': 'lab_retry' is of type mllp (it is for HTTP)\n",
+           w + "'respond.pms_patient': no destination 'pms_patient' in " + t.config + "\n",
+           w + "'respond.pms_patients.status': is required for an HTTP destination (or give "
+               "error)\n",
+           w + "'respond.pms_patients.ack': 'pms_patients' is of type http (ack is for MLLP)\n",
+           w + "'expect_delivery.lab_dead': must be \"delivered\", \"retry\" or \"dead\" (or a "
+               "table { outcome = ..., error = ..., retry_after = ... }), got \"gone\"\n",
+           w + "'expect_delivery.lab_dead': needs respond.lab_dead, the answer to decide from\n",
+           w + "'expect_delivery.nowhere': no destination 'nowhere' in " + t.config + "\n",
+           w + "'expect_reply': channel 'hospital_in' answers its clients itself (ACK, 999 or "
+               "202), not with a destination's response; expect_reply needs a CORE channel "
+               "(mode = \"core\") with reply_from\n",
+       }) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\nin:\n" << r.out;
+  }
+  EXPECT_NE(r.out.find("0 passed, 1 failed\n"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RouteTestCoreReplyDiffersFromTheGolden) {
+  MockTest t;
+  const auto x270 = test::fixturePath("x12/valid/270_eligibility_request.x12").string();
+  const auto x271 = test::fixturePath("x12/valid/271_eligibility_response.x12").string();
+  auto r =
+      t.run("core_in", "x12/valid/270_eligibility_request.x12",
+            fmt::format("  expect = {{ payer_realtime = \"{}\" }},\n"
+                        "  respond = {{ payer_realtime = {{ status = 200, file = \"{}\" }} }},\n"
+                        "  expect_reply = \"{}\",\n",
+                        x270, x271, x270));
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_NE(r.out.find("  reply differs from " + x270 + " (- expected, + actual):\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("  reply: HTTP 200 Success\n"), std::string::npos) << r.out;
+
+  r = t.run("core_in", "x12/valid/270_eligibility_request.x12",
+            fmt::format("  expect = {{ payer_realtime = \"{}\" }},\n"
+                        "  respond = {{ payer_realtime = {{ error = \"connection refused\" }} }},\n"
+                        "  expect_reply = \"{}\",\n",
+                        x270, x271));
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_NE(r.out.find("  reply: expected HTTP 200 Success, got HTTP 504 ReceiverTimeout: "
+                       "'payer_realtime' is retried (connection refused); no reply within "
+                       "reply_timeout_ms\n"),
             std::string::npos)
       << r.out;
 }

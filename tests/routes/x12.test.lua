@@ -59,11 +59,18 @@ test "A Claim becomes an 837P for the clearinghouse" {
   },
 }
 
-test "An EligibilityRequest becomes a 270 for the payer" {
+-- The payer's answer is mocked (`respond`, wrapped in the CORE envelope payer_realtime speaks):
+-- the HTTP sender takes its 271 as the delivery's response. Busy and refusing payers are in
+-- tests/routes/delivery/delivery.test.lua (control numbers here would move with every extra test).
+test "An EligibilityRequest becomes a 270 for the payer, who answers with its 271" {
   config = config,
   channel = "pms_eligibility",
   input = "../../fixtures/x12/mappings/eligibility_request.json",
   expect = {
     payer_realtime = "golden/x12/routes/eligibility.270.x12",
   },
+  respond = {
+    payer_realtime = { status = 200, file = "../../fixtures/x12/valid/271_eligibility_response.x12" },
+  },
+  expect_delivery = { payer_realtime = "delivered" },
 }
