@@ -74,6 +74,7 @@ constexpr std::size_t kMaxOpenPartitions = 8;  // per connection set; older ones
 // (index leaves, the queue) once for many commits instead of once for few.
 constexpr int kCheckpointPages = 8000;           // 32 MB of 4 KB pages
 constexpr int kBackstopCheckpointPages = 32000;  // 128 MB
+constexpr std::chrono::milliseconds kCheckpointPause{500};
 // How far the frontier day's max_id (and the id counter) in main.db may lag behind the files
 // before a commit writes them anyway (see SqliteStore::catalogMustBeWritten).
 constexpr MessageId kCatalogLag = 4096;
@@ -1645,6 +1646,9 @@ class SqliteStore final : public MessageStore {
             if (!std::filesystem::exists(path)) continue;
             if (conns.size() >= kMaxOpenPartitions) conns.erase(conns.begin());
             it = conns.emplace(day, std::make_unique<Db>(path, Db::Mode::kReadWrite)).first;
+            // A connection finds the WAL only when it first reads; until then a checkpoint
+            // reports "not in WAL mode" and copies nothing.
+            it->second->exec("SELECT count(*) FROM sqlite_master");
           }
           const int rc = sqlite3_wal_checkpoint_v2(it->second->handle(), nullptr,
                                                    SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
@@ -1654,6 +1658,10 @@ class SqliteStore final : public MessageStore {
           conns.erase(day);
         }
       }
+      // Every commit past the threshold asks again while readers keep the WAL from restarting;
+      // each checkpoint syncs the database file, so at most one round per kCheckpointPause.
+      std::unique_lock lock(checkpointMutex_);
+      checkpointCv_.wait_for(lock, kCheckpointPause, [&] { return checkpointStop_; });
     }
   }
 
