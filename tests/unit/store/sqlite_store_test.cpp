@@ -990,6 +990,22 @@ TEST_F(SqliteStoreTest, OlderSchemaIsMigrated) {
   EXPECT_EQ(control.int64(0), 1);
 }
 
+// The WAL is copied back into the database file by the checkpoint thread once it passes its
+// threshold (32 MB), not left to grow until the writer's 128 MB backstop.
+TEST_F(SqliteStoreTest, CheckpointThreadCopiesTheWalIntoTheDatabaseFile) {
+  auto store = open();
+  const std::string big(128 * 1024, 'x');
+  for (int i = 1; i <= 320; ++i) {  // 40 MB of bodies
+    InboundRecord r = record(i);
+    r.raw += big;
+    store->insertInbound(std::move(r));
+  }
+  const auto file = dir_.path() / partitionFileName(utcDay(kNow));
+  EXPECT_TRUE(test::waitFor([&] { return std::filesystem::file_size(file) > (30u << 20); },
+                            std::chrono::seconds(20)))
+      << std::filesystem::file_size(file);
+}
+
 TEST_F(SqliteStoreTest, PartitionWrittenBeforeTheBodiesTableKeepsItsMessages) {
   // A day file of partition schema 1 (raw bytes in the messages row), known to main.db.
   const int day = utcDay(kNow);
