@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 #include <unordered_map>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -138,6 +139,85 @@ void DeliveryWorker::run() {
 }
 
 // ---------------------------------------------------------------------------------------------
+RouteWorkers::RouteWorkers(std::size_t helpers) {
+  threads_.reserve(helpers);
+  for (std::size_t worker = 1; worker <= helpers; ++worker) {
+    threads_.emplace_back([this, worker] {
+      pthread_setname_np(pthread_self(), fmt::format("sb-route-{}", worker).substr(0, 15).c_str());
+      helper(worker);
+    });
+  }
+}
+
+RouteWorkers::~RouteWorkers() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  start_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void RouteWorkers::run(std::size_t count, const Fn& fn) {
+  if (threads_.empty() || count <= 1) {
+    for (std::size_t i = 0; i < count; ++i) fn(0, i);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    fn_ = &fn;
+    count_ = count;
+    next_.store(0, std::memory_order_relaxed);
+    error_ = nullptr;
+    joining_ = std::min(threads_.size(), count - 1);
+    finished_ = 0;
+    ++round_;
+  }
+  start_.notify_all();
+  work(0);
+  std::exception_ptr error;
+  {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [this] { return finished_ == joining_; });
+    fn_ = nullptr;
+    error = std::exchange(error_, nullptr);
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+void RouteWorkers::helper(std::size_t worker) {
+  std::uint64_t seen = 0;
+  std::unique_lock lock(mutex_);
+  while (true) {
+    start_.wait(lock, [&] { return stopping_ || round_ != seen; });
+    if (stopping_) return;
+    seen = round_;
+    if (worker > joining_) continue;  // a small round: not needed
+    lock.unlock();
+    work(worker);
+    lock.lock();
+    if (++finished_ == joining_) done_.notify_one();
+  }
+}
+
+void RouteWorkers::work(std::size_t worker) {
+  // count_ and fn_ were written under mutex_ before the round started; helpers took mutex_
+  // after that, the caller wrote them itself.
+  while (true) {
+    const std::size_t item = next_.fetch_add(1, std::memory_order_relaxed);
+    if (item >= count_) return;
+    try {
+      (*fn_)(worker, item);
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+      next_.store(count_, std::memory_order_relaxed);  // hand out nothing more
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 Engine::Engine(const std::filesystem::path& configFile, const Overrides& overrides) {
   config::Errors errors;
   auto plan = loadPlan(configFile, overrides, errors);
@@ -160,7 +240,8 @@ Engine::Engine(const std::filesystem::path& configFile, const Overrides& overrid
   ctx.sink = this;
   if (!buildPlan(plan_, registry, ctx, errors)) throw std::runtime_error(errors.joined());
   std::vector<std::string> scriptErrors;
-  routing_ = buildRouting(plan_, scriptErrors);
+  routing_ =
+      buildRouting(plan_, static_cast<std::size_t>(plan_.settings.routeWorkers), scriptErrors);
   if (!routing_) {
     for (auto& e : scriptErrors) errors.add(std::move(e));
     throw std::runtime_error(errors.joined());
@@ -179,6 +260,9 @@ void Engine::start() {
     workers_.push_back(std::make_unique<DeliveryWorker>(d, *store_));
     workers_.back()->start();
   }
+  // Route workers besides the router thread; none with route_workers = 1.
+  routeWorkers_ =
+      std::make_unique<RouteWorkers>(static_cast<std::size_t>(plan_.settings.routeWorkers - 1));
   router_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "sb-router");
     routeLoop();
@@ -195,10 +279,10 @@ void Engine::start() {
     log::at(log::Level::kInfo, "engine", "channel {} listening: {}", s.name, s.source->describe());
   }
   log::at(log::Level::kInfo, "engine",
-          "started: {} channel(s), {} destination(s), {} route(s), "
+          "started: {} channel(s), {} destination(s), {} route(s), {} route worker(s), "
           "data in {}",
           plan_.sources.size(), plan_.destinations.size(), plan_.routes.routes().size(),
-          plan_.settings.dataDir.string());
+          plan_.settings.routeWorkers, plan_.settings.dataDir.string());
 }
 
 void Engine::stop() {
@@ -211,6 +295,7 @@ void Engine::stop() {
   stopping_ = true;
   routerSignal_.notify();
   if (router_.joinable()) router_.join();
+  routeWorkers_.reset();
   for (auto& w : workers_) w->stop();
   // Pending commits run their callbacks (ACKs) before the I/O threads go away.
   store_->close();
@@ -256,28 +341,33 @@ void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
     std::lock_guard lock(reloadMutex_);
     if (reloaded_) routing_ = std::move(reloaded_);
   }
-  std::vector<store::RoutingOutcome> outcomes;
-  outcomes.reserve(batch.size());
-  std::vector<bool> wake(workers_.size(), false);
-  for (const auto& m : batch) {
-    store::RoutingOutcome o;
+  // Parallel map, ordered commit: the workers route the messages of the batch in any order,
+  // each with its own pipeline, into their slots; the outcomes are then recorded in the batch's
+  // order in one transaction, so every destination queue keeps the order of receipt.
+  const Routing& routing = *routing_;
+  std::vector<store::RoutingOutcome> outcomes(batch.size());
+  routeWorkers_->run(batch.size(), [&](std::size_t worker, std::size_t i) {
+    const store::StoredMessage& m = batch[i];
+    store::RoutingOutcome& o = outcomes[i];
     o.messageId = m.summary.id;
     o.generation = m.summary.generation;
-    routes::PipelineResult r = routing_->pipeline->run(m.summary, m.raw);
+    routes::PipelineResult r = routing.pipelines.at(worker)->run(m.summary, m.raw);
     o.decisions = std::move(r.decisions);
     o.steps = std::move(r.steps);
     o.status = r.status;
     o.error = std::move(r.error);
+    o.enqueue = std::move(r.enqueue);
+  });
+  std::vector<bool> wake(workers_.size(), false);
+  for (const auto& o : outcomes) {
     if (o.status == store::MessageStatus::kError) {
-      log::at(log::Level::kWarn, "route", "message {}: {}", m.summary.id, o.error);
+      log::at(log::Level::kWarn, "route", "message {}: {}", o.messageId, o.error);
     }
-    for (auto& e : r.enqueue) {
+    for (const auto& e : o.enqueue) {
       for (std::size_t i = 0; i < plan_.destinations.size(); ++i) {
         if (plan_.destinations[i].name == e.destination) wake[i] = true;
       }
-      o.enqueue.push_back(std::move(e));
     }
-    outcomes.push_back(std::move(o));
   }
   store_->recordRouting(outcomes);
   for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -285,7 +375,7 @@ void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
   }
 }
 
-std::unique_ptr<Engine::Routing> Engine::buildRouting(const Plan& plan,
+std::unique_ptr<Engine::Routing> Engine::buildRouting(const Plan& plan, std::size_t workers,
                                                       std::vector<std::string>& errors) {
   auto routing = std::make_unique<Routing>();
   routing->table = plan.routes;
@@ -295,8 +385,12 @@ std::unique_ptr<Engine::Routing> Engine::buildRouting(const Plan& plan,
   options.controlNumbers = [store](std::string_view partner, std::string_view kind, int count) {
     return store->reserveControlNumbers(partner, kind, count);
   };
-  routing->pipeline = std::make_unique<routes::Pipeline>(routing->table, std::move(options));
-  if (!routing->pipeline->load(errors)) return nullptr;
+  // One pipeline (one Lua state) per route worker. The scripts are the same for all, so a load
+  // error shows in the first and is reported once.
+  for (std::size_t w = 0; w < std::max<std::size_t>(workers, 1); ++w) {
+    routing->pipelines.push_back(std::make_unique<routes::Pipeline>(routing->table, options));
+    if (!routing->pipelines.back()->load(errors)) return nullptr;
+  }
   return routing;
 }
 
@@ -326,7 +420,14 @@ bool Engine::reloadRoutes() {
   std::unique_ptr<Routing> routing;
   if (fresh && errors.empty()) {
     const std::size_t count = fresh->routes.routes().size();
-    routing = buildRouting(*fresh, scriptErrors);
+    if (fresh->settings.routeWorkers != plan_.settings.routeWorkers) {
+      log::at(log::Level::kWarn, "engine",
+              "route_workers changed from {} to {}: takes effect at the next restart",
+              plan_.settings.routeWorkers, fresh->settings.routeWorkers);
+    }
+    // As many pipelines as there are running route workers.
+    routing =
+        buildRouting(*fresh, static_cast<std::size_t>(plan_.settings.routeWorkers), scriptErrors);
     if (routing) {
       {
         std::lock_guard lock(reloadMutex_);

@@ -1,9 +1,12 @@
-// The running engine: store, I/O threads and listeners, the routing worker, and one delivery
-// worker per destination. Embeddable, so a test can run a whole pipeline in-process.
+// The running engine: store, I/O threads and listeners, the router with its route workers, and one
+// delivery worker per destination. Embeddable, so a test can run a whole pipeline in-process.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -47,6 +50,41 @@ class DeliveryWorker {
   std::thread thread_;
 };
 
+// A parallel map for the router: run(count, fn) calls fn(worker, item) once for every item in
+// [0, count), spread over the calling thread (worker 0) and `helpers` threads named sb-route-N
+// (worker N), and returns when all calls have returned. Items are handed out one at a time from
+// a shared counter, so a slow item does not hold up the others. The first exception thrown by fn
+// stops the handing out and is rethrown by run. With no helpers, run is a plain loop.
+class RouteWorkers {
+ public:
+  using Fn = std::function<void(std::size_t worker, std::size_t item)>;
+  explicit RouteWorkers(std::size_t helpers);
+  ~RouteWorkers();
+  RouteWorkers(const RouteWorkers&) = delete;
+  RouteWorkers& operator=(const RouteWorkers&) = delete;
+
+  std::size_t workers() const { return threads_.size() + 1; }
+  void run(std::size_t count, const Fn& fn);
+
+ private:
+  void helper(std::size_t worker);
+  void work(std::size_t worker);
+
+  std::mutex mutex_;
+  std::condition_variable start_;  // helpers wait here for a new round
+  std::condition_variable done_;   // run() waits here for the helpers of the round
+  std::uint64_t round_ = 0;
+  bool stopping_ = false;
+  std::size_t joining_ = 0;   // helpers taking part in this round (workers 1..joining_)
+  std::size_t finished_ = 0;  // of them, how many are done
+  // The current round; written by run() under mutex_ before the round starts.
+  const Fn* fn_ = nullptr;
+  std::size_t count_ = 0;
+  std::atomic<std::size_t> next_{0};
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;
+};
+
 class Engine final : public channels::IngestSink {
  public:
   // Opens the store and builds every connector; throws std::runtime_error with all config
@@ -66,13 +104,15 @@ class Engine final : public channels::IngestSink {
   const Plan& plan() const { return plan_; }
 
  private:
-  // The route table and the pipeline that runs it (with its Lua state): owned together so the
-  // pipeline's reference to the table stays valid, and used by the router thread only.
+  // The route table and the pipelines that run it, one per route worker (each with its own Lua
+  // state): owned together so the pipelines' reference to the table stays valid. Pipeline i is
+  // used by route worker i only, and only while a batch is being routed.
   struct Routing {
     routes::RouteTable table;
-    std::unique_ptr<routes::Pipeline> pipeline;
+    std::vector<std::unique_ptr<routes::Pipeline>> pipelines;
   };
-  std::unique_ptr<Routing> buildRouting(const Plan& plan, std::vector<std::string>& errors);
+  std::unique_ptr<Routing> buildRouting(const Plan& plan, std::size_t workers,
+                                        std::vector<std::string>& errors);
   void routeLoop();
   void routeBatch(std::vector<store::StoredMessage>& batch);
 
@@ -83,6 +123,8 @@ class Engine final : public channels::IngestSink {
   std::vector<std::thread> ioThreads_;
   std::vector<std::unique_ptr<DeliveryWorker>> workers_;
   Signal routerSignal_;
+  // The route workers besides the router thread (route_workers - 1 threads, none for 1).
+  std::unique_ptr<RouteWorkers> routeWorkers_;
   std::unique_ptr<Routing> routing_;
   std::mutex reloadMutex_;
   std::unique_ptr<Routing> reloaded_;  // handed to the router between batches

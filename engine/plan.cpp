@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -14,6 +15,8 @@ namespace {
 
 using config::KeySpec;
 using config::ValueType;
+
+constexpr std::int64_t kMaxRouteWorkers = 256;
 
 constexpr std::array kEngineKeys = {
     KeySpec{"data_dir", ValueType::kString, false, "data",
@@ -29,6 +32,10 @@ constexpr std::array kEngineKeys = {
     KeySpec{"routing", ValueType::kString, false, "all",
             "\"all\": every matching route gets the message; \"first\": only the first"},
     KeySpec{"io_threads", ValueType::kInteger, false, "2", "threads serving network I/O"},
+    // The default's text follows defaultRouteWorkers() (kMaxDefaultRouteWorkers).
+    KeySpec{"route_workers", ValueType::kInteger, false, "the number of cores, at most 16",
+            "threads running route filters and transforms, each with its own Lua state; "
+            "destination queues keep the order messages were received in"},
     KeySpec{"script_folders", ValueType::kStringList, false, "the config file's folder",
             "folders (relative to the config file) holding route filter and transform scripts; "
             "require() resolves only inside them"},
@@ -71,6 +78,11 @@ RetryPolicy readRetry(const config::Reader& parent) {
 }
 
 }  // namespace
+
+int defaultRouteWorkers() {
+  const unsigned cores = std::thread::hardware_concurrency();  // 0 when unknown
+  return std::clamp(static_cast<int>(cores), 1, kMaxDefaultRouteWorkers);
+}
 
 std::span<const KeySpec> engineKeys() {
   return kEngineKeys;
@@ -126,6 +138,8 @@ std::optional<Plan> loadPlan(const std::filesystem::path& file, const Overrides&
       r.fail("routing", "must be \"all\" or \"first\"");
     }
     plan.settings.ioThreads = static_cast<int>(r.integer("io_threads", 2, 1, 64));
+    plan.settings.routeWorkers = static_cast<int>(
+        r.integer("route_workers", plan.settings.routeWorkers, 1, kMaxRouteWorkers));
     for (const auto& folder : r.strings("script_folders")) {
       const auto path = channels::resolvePath(plan.settings.configFile.parent_path(), folder);
       if (!std::filesystem::is_directory(path)) {

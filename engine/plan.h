@@ -28,6 +28,10 @@ struct RetryPolicy {
   std::int64_t backoffMillis(int attempt, double random01) const;
 };
 
+// The route_workers default: one per hardware thread, at most kMaxDefaultRouteWorkers, at least 1.
+inline constexpr int kMaxDefaultRouteWorkers = 16;
+int defaultRouteWorkers();
+
 struct Settings {
   std::filesystem::path configFile;
   std::filesystem::path dataDir;
@@ -36,6 +40,9 @@ struct Settings {
   log::Level logLevel = log::Level::kInfo;
   routes::MatchMode routing = routes::MatchMode::kAll;
   int ioThreads = 2;
+  // Threads running route filters and transforms, each with its own Lua state (the router
+  // thread is the first of them).
+  int routeWorkers = defaultRouteWorkers();
   // Where route filter and transform scripts (and their require()s) are looked up.
   std::vector<std::filesystem::path> scriptFolders;
 };

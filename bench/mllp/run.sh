@@ -5,6 +5,7 @@
 # idle and under load. Prints one JSON line per run and a summary with ratios.
 #
 # usage: bench/mllp/run.sh [BUILD_DIR]   (default build; needs tests/peers installed: npm ci)
+#   ROUTE_WORKERS=N sets engine.route_workers for the Lua runs (default: one per core).
 #   OUT_BASE=/dev/shm puts the file destination's folder there (e.g. tmpfs) instead of inside the
 #   data directory, to separate the engine from the filesystem's file-creation cost.
 #
@@ -80,6 +81,7 @@ run_switchboard_lua() {
   local dir; dir=$(mktemp -d)
   local port; port=$(free_port)
   local sink_pid="" destination wait_args
+  local workers=${ROUTE_WORKERS:+", route_workers = $ROUTE_WORKERS"}
   if [ "$target" = http ]; then
     local http_port; http_port=$(free_port)
     "$BUILD/bench/mllp/http_sink" "$http_port" "$dir/count" &
@@ -92,7 +94,7 @@ run_switchboard_lua() {
     wait_args=(--wait-dir "$dir/data/out")
   fi
   cat >"$dir/bench.lua" <<CFG
-engine { durability = "process", log_level = "warn", script_folders = { "$PWD/scripts/lua" } }
+engine { durability = "process", log_level = "warn", script_folders = { "$PWD/scripts/lua" }$workers }
 channel "in" { type = "mllp", listen = "127.0.0.1:$port" }
 $destination
 route "patient" { from = "in", transform = "mappings/adt.lua:patient", to = "out" }
@@ -106,7 +108,7 @@ CFG
   local peak; peak=$(hwm_kb $pid)
   kill -TERM $pid; wait $pid || true
   [ -n "$sink_pid" ] && { kill $sink_pid; wait $sink_pid 2>/dev/null || true; }
-  echo "{\"peer\":\"switchboard+lua->$target\",\"rss_peak_kb\":$peak,${out:1}"
+  echo "{\"peer\":\"switchboard+lua->$target\",\"route_workers\":\"${ROUTE_WORKERS:-default}\",\"rss_peak_kb\":$peak,${out:1}"
   RESULT[lua_${target}_$conns]=$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["delivered_per_sec"])')
   rm -rf "$dir"
 }

@@ -185,6 +185,7 @@ route "r" {{ from = "in", transform = "bad.lua", to = "pms" }}
   EXPECT_TRUE(pms.requests().empty());
 }
 
+// With four route workers: the reload swaps every worker's pipeline between two batches.
 TEST(LuaHttp, EditedRouteReloadedWhileTrafficFlowsLosesNothing) {
   test::TestHttpServer pms;
   const auto port = test::freePort();
@@ -195,7 +196,7 @@ TEST(LuaHttp, EditedRouteReloadedWhileTrafficFlowsLosesNothing) {
                   "return function(msg) return 'v2 ' .. msg:get('MSH-10') end\n");
   const auto body = [&](const std::string& script) {
     return fmt::format(R"(
-engine {{ script_folders = {{ "{}" }} }}
+engine {{ route_workers = 4, script_folders = {{ "{}" }} }}
 channel "in" {{ type = "mllp", listen = "127.0.0.1:{}" }}
 destination "pms" {{ type = "http", url = "http://127.0.0.1:{}/p", content_type = "text/plain" }}
 route "r" {{ from = "in", transform = "{}", to = "pms" }}

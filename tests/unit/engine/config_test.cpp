@@ -1,6 +1,9 @@
 // Config loading and validation: every error names file:line and what is wrong.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "engine/plan.h"
 #include "tests/support/test_support.h"
 
@@ -155,6 +158,19 @@ TEST(Config, EnvFunctionReadsTheEnvironment) {
       "destination \"out\" { type = \"file\", directory = env(\"SB_UNSET_VAR\", \"fallback\") }\n"
       "route \"r\" { from = \"in\", to = \"out\" }\n");
   EXPECT_TRUE(c.ok) << testing::PrintToString(c.errors);
+}
+
+TEST(Config, RouteWorkersDefaultToTheCoresAndAreRangeChecked) {
+  const auto byDefault = check("");
+  ASSERT_TRUE(byDefault.plan);
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_EQ(byDefault.plan->settings.routeWorkers, std::clamp(cores, 1, 16));
+  const auto three = check("engine { route_workers = 3 }\n");
+  ASSERT_TRUE(three.plan) << testing::PrintToString(three.errors);
+  EXPECT_EQ(three.plan->settings.routeWorkers, 3);
+  EXPECT_EQ(check("engine { route_workers = 0 }\n").errors,
+            (std::vector<std::string>{
+                "config.lua:1: engine: 'route_workers': must be between 1 and 256"}));
 }
 
 TEST(Retry, BackoffGrowsAndIsCapped) {
