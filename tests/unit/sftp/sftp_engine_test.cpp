@@ -25,11 +25,17 @@ std::string adt(const std::string& controlId) {
       controlId);
 }
 
+// Finished files only: an upload still in progress ("name.part", renamed when complete) or a
+// file destination's temporary (".name.N.tmp") is not there yet for the peer.
 std::vector<std::string> namesIn(const fs::path& dir) {
   std::vector<std::string> out;
   if (!fs::exists(dir)) return out;
   for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.is_regular_file()) out.push_back(e.path().filename().string());
+    if (!e.is_regular_file()) continue;
+    const std::string name = e.path().filename().string();
+    const bool inProgress =
+        name.ends_with(".part") || (name.starts_with(".") && name.ends_with(".tmp"));
+    if (!inProgress) out.push_back(name);
   }
   std::sort(out.begin(), out.end());
   return out;
