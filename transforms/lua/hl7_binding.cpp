@@ -1,5 +1,6 @@
 #include "transforms/lua/hl7_binding.h"
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -168,6 +169,161 @@ int msgGet(lua_State* L) {
   hl7::Message& m = checkMessage(L, 1);
   pushOptional(L, m.get(checkPath(L, 2)));
   return 1;
+}
+
+// msg:values(path, sub, ...): the decoded text at `path .. sub` for each `sub` ("" for the path
+// itself, ".c" or ".c.s" below a field or repetition, ".s" below a component), nil when absent
+// or empty. The field repetition is located once for all of them: one C call instead of one
+// msg:get per component, and no path strings built in Lua.
+struct PathPod {
+  char segment[4];
+  int occurrence;
+  int field;
+  int repetition;
+  int component;
+  int subcomponent;
+};
+
+// ".c" or ".c.s" (1-based, at most 1000000, as Path::parse accepts); false when malformed.
+bool parseSubPath(std::string_view text, int* component, int* subcomponent) {
+  int* out[2] = {component, subcomponent};
+  *component = 0;
+  *subcomponent = 0;
+  std::size_t i = 0;
+  for (int level = 0; level < 2 && i < text.size(); ++level) {
+    if (text[i] != '.') return false;
+    ++i;
+    const std::size_t begin = i;
+    long value = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      value = value * 10 + (text[i] - '0');
+      if (value > 1000000) return false;
+      ++i;
+    }
+    if (i == begin || value < 1) return false;
+    *out[level] = static_cast<int>(value);
+  }
+  return i == text.size();
+}
+
+std::string_view pieceOf(std::string_view s, char delimiter, int n) {
+  std::size_t start = 0;
+  for (int i = 1; i < n; ++i) {
+    const std::size_t next = s.find(delimiter, start);
+    if (next == std::string_view::npos) return {};
+    start = next + 1;
+  }
+  const std::size_t end = s.find(delimiter, start);
+  return s.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+}
+
+// Pushes the decoded form of `encoded`, or nil when it is empty.
+void pushDecoded(lua_State* L, const hl7::Delimiters& d, std::string_view encoded, bool verbatim) {
+  if (!verbatim && encoded.find(d.escape) != std::string_view::npos) {
+    // Kept outside the stack frame: lua_pushlstring may raise, and must not skip a destructor.
+    thread_local std::string decoded;
+    decoded = hl7::decodeEscapes(encoded, d);
+    encoded = decoded;
+  }
+  if (encoded.empty()) {
+    lua_pushnil(L);
+  } else {
+    lua_pushlstring(L, encoded.data(), encoded.size());
+  }
+}
+
+int msgValues(lua_State* L) {
+  hl7::Message& m = checkMessage(L, 1);
+  std::size_t len = 0;
+  const char* text = luaL_checklstring(L, 2, &len);
+  const int subs = lua_gettop(L) - 2;
+  PathPod base{};
+  bool ok = false;
+  char why[96] = "";
+  {
+    std::string error;
+    const auto p = hl7::Path::parse(std::string_view(text, len), &error);
+    ok = p.has_value();
+    if (ok) {
+      std::memcpy(base.segment, p->segment.data(), 3);
+      base.occurrence = p->segmentOccurrence;
+      base.field = p->field;
+      base.repetition = p->repetition;
+      base.component = p->component;
+      base.subcomponent = p->subcomponent;
+    } else {
+      std::snprintf(why, sizeof why, "%s", error.c_str());
+    }
+  }
+  if (!ok) {
+    luaL_where(L, 1);
+    lua_pushfstring(L, "bad HL7 path '%s': %s", text, why);
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  if (base.field <= 0) return luaL_error(L, "msg:values needs a field path (\"PID-3[2]\")");
+  if (!lua_checkstack(L, subs + 2)) return luaL_error(L, "too many paths");
+  const std::string_view segment(base.segment, 3);
+  // MSH-1 and MSH-2 (FHS, BHS) are read verbatim, as msg:get does.
+  const bool verbatim =
+      base.field <= 2 && (segment == "MSH" || segment == "FHS" || segment == "BHS");
+  std::string_view repetition;
+  {
+    hl7::Path p;
+    p.segment.assign(segment);
+    p.segmentOccurrence = base.occurrence;
+    p.field = base.field;
+    p.repetition = base.repetition;
+    if (verbatim) {
+      p.component = base.component;
+      p.subcomponent = base.subcomponent;
+    }
+    repetition = m.getRaw(p);
+  }
+  const hl7::Delimiters& d = m.delimiters();
+  const int count = subs > 0 ? subs : 1;
+  for (int k = 0; k < count; ++k) {
+    int component = base.component;
+    int subcomponent = base.subcomponent;
+    if (subs > 0) {
+      std::size_t subLen = 0;
+      // May raise: only trivially destructible locals are alive here.
+      const char* sub = luaL_checklstring(L, 3 + k, &subLen);
+      bool good = true;
+      if (subLen > 0) {
+        int first = 0;
+        int second = 0;
+        good = parseSubPath(std::string_view(sub, subLen), &first, &second);
+        if (good && base.component == 0) {
+          component = first;
+          subcomponent = second;
+        } else if (good && base.subcomponent == 0 && second == 0) {
+          subcomponent = first;  // below a component path: ".s"
+        } else {
+          good = false;
+        }
+      }
+      if (!good) {
+        luaL_where(L, 1);
+        lua_pushfstring(L,
+                        "bad HL7 path '%s%s': expected \".c\" or \".c.s\" after a field, "
+                        "\".s\" after a component",
+                        text, sub);
+        lua_concat(L, 2);
+        return lua_error(L);
+      }
+    }
+    std::string_view v = repetition;
+    if (verbatim) {
+      // Only the whole field exists: its components read empty.
+      if (component > 1 || subcomponent > 1) v = {};
+    } else if (component > 0) {
+      v = pieceOf(v, d.component, component);
+      if (subcomponent > 0) v = pieceOf(v, d.subcomponent, subcomponent);
+    }
+    pushDecoded(L, d, v, verbatim);
+  }
+  return count;
 }
 
 int msgRaw(lua_State* L) {
@@ -361,12 +517,15 @@ int msgValidate(lua_State* L) {
   return 1;
 }
 
+// Every method call (msg:get, msg:values) comes through here, so it is kept short: only the
+// message metatable holds this function and scripts cannot reach that metatable
+// (__metatable), so argument 1 is always a message and needs no check.
 int msgIndex(lua_State* L) {
-  hl7::Message& m = checkMessage(L, 1);
   std::size_t len = 0;
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char* key = lua_tolstring(L, 2, &len);
     if (isSegmentName(key, len)) {
+      hl7::Message& m = *static_cast<MessageBox*>(lua_touserdata(L, 1))->message;
       if (!m.findSegment(std::string_view(key, len), 1)) return 0;
       pushSegmentNode(L, 1, m, std::string_view(key, len), 1);
       return 1;
@@ -644,7 +803,7 @@ void openHl7(lua_State* L) {
       {"each", msgEach},         {"segment", msgSegment}, {"add", msgAdd},
       {"remove", msgRemove},     {"encode", msgEncode},   {"header", msgHeader},
       {"json", msgJson},         {"copy", msgCopy},       {"validate", msgValidate},
-      {nullptr, nullptr}};
+      {"values", msgValues},     {nullptr, nullptr}};
   static const luaL_Reg nodeMethods[] = {
       {"value", nodeValue},       {"raw", nodeRaw}, {"path", nodePathText}, {"rep", nodeRep},
       {"repCount", nodeRepCount}, {"set", nodeSet}, {nullptr, nullptr}};

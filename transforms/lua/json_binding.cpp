@@ -175,8 +175,13 @@ bool validUtf8(std::string_view s) {
   return true;
 }
 
+// Entries of the tables being written: each open table uses a range at the end, so one vector
+// serves the whole recursion and a result allocates nothing per table once it has grown.
+using Entries = std::vector<std::pair<std::string_view, int>>;
+
 template <typename Writer>
-bool writeValue(lua_State* L, int index, Writer& w, int depth, std::string* error) {
+bool writeValue(lua_State* L, int index, Writer& w, int depth, std::string* error,
+                Entries& entries) {
   index = lua_absindex(L, index);
   switch (lua_type(L, index)) {
     case LUA_TNIL:
@@ -248,39 +253,42 @@ bool writeValue(lua_State* L, int index, Writer& w, int depth, std::string* erro
     }
     lua_pushvalue(L, -2);  // keep key and value, push the key again for lua_next
   }
-  const int entries = static_cast<int>(count);
+  const int entryCount = static_cast<int>(count);
   bool ok = true;
   const bool isArray = (markedArray || count > 0) && allIntegerKeys && minKey >= 1 &&
                        maxKey == static_cast<lua_Integer>(count);
+  const std::size_t first = entries.size();
   if (isArray || (markedArray && count == 0)) {
-    std::vector<int> slots(count);
-    for (int e = 0; e < entries; ++e) {
+    entries.resize(first + count);
+    for (int e = 0; e < entryCount; ++e) {
       const int keyIndex = base + 1 + 2 * e;
-      slots[static_cast<std::size_t>(lua_tointeger(L, keyIndex) - 1)] = keyIndex + 1;
+      entries[first + static_cast<std::size_t>(lua_tointeger(L, keyIndex) - 1)].second =
+          keyIndex + 1;
     }
     ok = w.StartArray();
-    for (std::size_t i = 0; ok && i < count; ++i) ok = writeValue(L, slots[i], w, depth + 1, error);
+    for (std::size_t i = 0; ok && i < count; ++i) {
+      ok = writeValue(L, entries[first + i].second, w, depth + 1, error, entries);
+    }
     ok = ok && w.EndArray();
   } else if (allStringKeys || count == 0) {
-    std::vector<std::pair<std::string_view, int>> members;
-    members.reserve(count);
-    for (int e = 0; e < entries; ++e) {
+    for (int e = 0; e < entryCount; ++e) {
       const int keyIndex = base + 1 + 2 * e;
       std::size_t len = 0;
       const char* k = lua_tolstring(L, keyIndex, &len);
-      members.emplace_back(std::string_view(k, len), keyIndex + 1);
+      entries.emplace_back(std::string_view(k, len), keyIndex + 1);
     }
     // Sorted keys: the same table always encodes to the same bytes.
-    std::sort(members.begin(), members.end());
+    std::sort(entries.begin() + static_cast<std::ptrdiff_t>(first), entries.end());
     ok = w.StartObject();
-    for (const auto& [key, slot] : members) {
-      if (!ok) break;
+    for (std::size_t i = first; ok && i < first + count; ++i) {
+      // By index: the nested calls below append to `entries` and may move it.
+      const std::string_view key = entries[i].first;
       ok = validUtf8(key) && w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
       if (!ok) {
         *error = "key is not valid UTF-8";
         break;
       }
-      ok = writeValue(L, slot, w, depth + 1, error);
+      ok = writeValue(L, entries[i].second, w, depth + 1, error, entries);
     }
     ok = ok && w.EndObject();
   } else {
@@ -288,6 +296,7 @@ bool writeValue(lua_State* L, int index, Writer& w, int depth, std::string* erro
                          : "table mixes keys: use string keys (object) or 1..n (array)";
     ok = false;
   }
+  entries.resize(first);
   lua_settop(L, base);
   if (!ok && error->empty()) *error = "cannot encode value";
   return ok;
@@ -295,11 +304,15 @@ bool writeValue(lua_State* L, int index, Writer& w, int depth, std::string* erro
 
 template <typename Writer>
 std::optional<std::string> encodeWith(lua_State* L, int index, std::string* error) {
-  rapidjson::StringBuffer buffer;
+  // Room for a typical resource up front instead of growing from 256 bytes, kept below 1 KB so
+  // that malloc serves it from its small bins.
+  rapidjson::StringBuffer buffer(nullptr, 960);
   // The level depth is given explicitly: RapidJSON 1.1's PrettyWriter cannot read its default.
   Writer w(buffer, nullptr, 32);
   error->clear();
-  if (!writeValue(L, index, w, 0, error)) return std::nullopt;
+  Entries entries;
+  entries.reserve(64);
+  if (!writeValue(L, index, w, 0, error, entries)) return std::nullopt;
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 

@@ -28,6 +28,50 @@ static const char kModulesKey = 0;
 static const char kLoadingKey = 0;
 static const char kFrozenKey = 0;
 
+// Small blocks freed by Lua are kept on per-size free lists and handed out again, instead of
+// going back to malloc: a message leaves many small tables and strings that die soon, and the
+// next message needs the same sizes. Every block comes from malloc and is at least as large as
+// the size class of the list it is on. The lists hold at most what Lua held at its peak (which
+// the memory limit bounds) and are freed with the runtime.
+class SmallBlocks {
+ public:
+  static constexpr std::size_t kGranule = 16;
+  static constexpr std::size_t kLargest = 256;
+
+  SmallBlocks() = default;
+  SmallBlocks(const SmallBlocks&) = delete;
+  SmallBlocks& operator=(const SmallBlocks&) = delete;
+  ~SmallBlocks() {
+    for (void*& head : lists_) {
+      while (head) {
+        void* next = *static_cast<void**>(head);
+        std::free(head);
+        head = next;
+      }
+    }
+  }
+
+  static bool small(std::size_t n) { return n <= kLargest; }
+  static std::size_t classOf(std::size_t n) { return n <= kGranule ? 0 : (n - 1) / kGranule; }
+
+  void* take(std::size_t n) {
+    void*& head = lists_[classOf(n)];
+    if (void* block = head) {
+      head = *static_cast<void**>(block);
+      return block;
+    }
+    return std::malloc((classOf(n) + 1) * kGranule);
+  }
+  void give(void* block, std::size_t n) {
+    void*& head = lists_[classOf(n)];
+    *static_cast<void**>(block) = head;
+    head = block;
+  }
+
+ private:
+  void* lists_[kLargest / kGranule] = {};
+};
+
 struct LuaRuntime::Impl {
   LuaOptions options;
   ScriptFiles files;
@@ -36,6 +80,7 @@ struct LuaRuntime::Impl {
   // Memory accounting for the custom allocator.
   std::size_t used = 0;
   bool refused = false;
+  SmallBlocks blocks;
 
   // Per-call instruction accounting: the hook runs every `hookPeriod` instructions.
   std::uint64_t instructions = 0;
@@ -53,12 +98,21 @@ namespace {
 
 using Impl = LuaRuntime::Impl;
 
+// Returns a block Lua no longer uses: small ones to their free list, others to malloc.
+void release(Impl* impl, void* ptr, std::size_t size) {
+  if (size > 0 && SmallBlocks::small(size)) {
+    impl->blocks.give(ptr, size);
+  } else {
+    std::free(ptr);
+  }
+}
+
 void* limitedAlloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
   auto* impl = static_cast<Impl*>(ud);
   // Without a block, osize tells the kind of object being created, not a size.
   const std::size_t old = ptr ? osize : 0;
   if (nsize == 0) {
-    std::free(ptr);
+    if (ptr) release(impl, ptr, old);
     impl->used -= old;
     return nullptr;
   }
@@ -67,8 +121,24 @@ void* limitedAlloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
     impl->refused = true;
     return nullptr;
   }
-  void* block = std::realloc(ptr, nsize);
-  if (!block) return nullptr;
+  void* block = nullptr;
+  if (ptr && old > 0 && SmallBlocks::small(old) && SmallBlocks::small(nsize) &&
+      SmallBlocks::classOf(old) == SmallBlocks::classOf(nsize)) {
+    block = ptr;  // the block already has room for nsize
+  } else if (ptr && !SmallBlocks::small(old) && !SmallBlocks::small(nsize)) {
+    block = std::realloc(ptr, nsize);
+  } else {
+    block = SmallBlocks::small(nsize) ? impl->blocks.take(nsize) : std::malloc(nsize);
+    if (block && ptr) {
+      std::memcpy(block, ptr, std::min(old, nsize));
+      release(impl, ptr, old);
+    }
+  }
+  if (!block) {
+    // A shrinking block can always stay where it is (it is larger than its new size class).
+    if (!ptr || nsize > old) return nullptr;
+    block = ptr;
+  }
   impl->used = impl->used - old + nsize;
   return block;
 }

@@ -1,6 +1,7 @@
 -- Small helpers the standard HL7 v2 mappings share. Values come from msg:get(path), which
 -- returns the decoded text, "" for an empty component of a present field, and nil when the
--- segment or field is absent.
+-- segment or field is absent, or from msg:values(path, ".c", ...), which reads several
+-- components of one field in one call and gives nil for both absent and empty (as M.value).
 local M = {}
 
 -- The text at `path`, or nil when absent or empty.
@@ -14,7 +15,7 @@ end
 function M.repetitions(msg, path, max)
   -- One call into the parser instead of probing each repetition by path.
   local n = msg:repCount(path)
-  if n == 1 and (msg:get(path) or "") == "" then return 0 end
+  if n == 1 and not msg:values(path) then return 0 end
   if max and n > max then n = max end
   return n
 end
@@ -70,8 +71,8 @@ end
 -- Lineage of every resource built from an HL7 v2 message.
 function M.meta(msg)
   return {
-    source = M.value(msg, "MSH-4.1") or M.value(msg, "MSH-3.1"),
-    sourceMessageId = M.value(msg, "MSH-10"),
+    source = msg:values("MSH-4", ".1") or msg:values("MSH-3", ".1"),
+    sourceMessageId = msg:values("MSH-10"),
     sourceFormat = "HL7v2",
   }
 end
@@ -95,19 +96,25 @@ end
 -- code (4-6, version 8) and the original text (9) as a CodeableConcept; nil when all are empty.
 -- `defaultSystem` names the HL7 table a field is bound to, used when the sender gives none.
 function M.concept(msg, path, defaultSystem)
+  local code, display, system, altCode, altDisplay, altSystem, version, altVersion, text =
+      msg:values(path, ".1", ".2", ".3", ".4", ".5", ".6", ".7", ".8", ".9")
   local coding = {}
-  for _, c in ipairs({ { 1, 2, 3, 7 }, { 4, 5, 6, 8 } }) do
-    local code = M.value(msg, path .. "." .. c[1])
-    if code then
-      coding[#coding + 1] = {
-        code = code,
-        display = M.value(msg, path .. "." .. c[2]),
-        system = M.codeSystem(M.value(msg, path .. "." .. c[3])) or defaultSystem,
-        version = M.value(msg, path .. "." .. c[4]),
-      }
-    end
+  if code then
+    coding[#coding + 1] = {
+      code = code,
+      display = display,
+      system = M.codeSystem(system) or defaultSystem,
+      version = version,
+    }
   end
-  local text = M.value(msg, path .. ".9")
+  if altCode then
+    coding[#coding + 1] = {
+      code = altCode,
+      display = altDisplay,
+      system = M.codeSystem(altSystem) or defaultSystem,
+      version = altVersion,
+    }
+  end
   if #coding == 0 and not text then return nil end
   return M.compact({ coding = coding, text = text })
 end
@@ -133,13 +140,11 @@ local identifierTypes = {
 
 -- CX at `path` (PID-3[1], PV1-19): value, assigning authority, type code (table 0203).
 function M.cx(msg, path)
-  local value = M.value(msg, path .. ".1")
+  local value, namespace, oid, type = msg:values(path, ".1", ".4.1", ".4.2", ".5")
   if not value then return nil end
-  local namespace = M.value(msg, path .. ".4.1")
-  local type = M.value(msg, path .. ".5")
   return {
     value = value,
-    system = authority(namespace, M.value(msg, path .. ".4.2")),
+    system = authority(namespace, oid),
     assigner = namespace,
     type = identifierTypes[type] and type or nil,
   }
@@ -148,10 +153,9 @@ end
 -- EI at `path` (order and appointment numbers): 1 id, 2 namespace, 3 universal id; `type` is
 -- the role the field gives it (PLAC, FILL).
 function M.ei(msg, path, type)
-  local value = M.value(msg, path .. ".1")
+  local value, namespace, universalId = msg:values(path, ".1", ".2", ".3")
   if not value then return nil end
-  local namespace = M.value(msg, path .. ".2")
-  return { value = value, system = authority(namespace, M.value(msg, path .. ".3")), assigner = namespace, type = type }
+  return { value = value, system = authority(namespace, universalId), assigner = namespace, type = type }
 end
 
 -- A reference id must be at most 64 safe characters; other ids are kept only as identifiers.
@@ -164,11 +168,9 @@ M.safeId = safeId
 -- reference, "Family, Given" as display, and the NPI as identifier when XCN-13 says NPI or the
 -- assigning authority is the NPI OID.
 function M.practitioner(msg, path)
-  local id = M.value(msg, path .. ".1")
-  local family = M.value(msg, path .. ".2.1")
+  local id, family, given, idType, authorityOid = msg:values(path, ".1", ".2.1", ".3", ".13", ".9.2")
   if not id and not family then return nil end
-  local given = M.value(msg, path .. ".3")
-  local npi = id and (M.value(msg, path .. ".13") == "NPI" or M.value(msg, path .. ".9.2") == "2.16.840.1.113883.4.6")
+  local npi = id and (idType == "NPI" or authorityOid == "2.16.840.1.113883.4.6")
   return M.compact({
     reference = safeId(id) and ("Practitioner/" .. id) or nil,
     identifier = npi and { type = "NPI", system = "http://hl7.org/fhir/sid/us-npi", value = id } or nil,
@@ -180,7 +182,7 @@ end
 -- (as the ADT Encounter does).
 function M.patientRef(msg)
   local id = M.cx(msg, "PID-3[1]")
-  local display = M.value(msg, "PID-5.1.1")
+  local display = msg:values("PID-5", ".1.1")
   if not id and not display then return nil end
   return { identifier = id, display = display }
 end

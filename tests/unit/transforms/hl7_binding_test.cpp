@@ -80,6 +80,112 @@ TEST_F(Hl7Binding, PathGetAndCounts) {
             "test.lua:1: bad HL7 path 'PID-x': bad field number");
 }
 
+TEST_F(Hl7Binding, ValuesReadsManyComponentsInOneCall) {
+  EXPECT_EQ(text(run("local msg = ... local a, b, c, d = msg:values('PID-3[1]', '.1', '.4.1', "
+                     "'.4.2', '.5') return table.concat({a, b, c, d}, ',')")),
+            "PATID1234,test1,2.16.1,MR");
+  // Absent and empty both read nil, one result per sub-path.
+  EXPECT_EQ(text(run("local msg = ... local n = select('#', msg:values('PID-3[2]', '.2', '.4.1', "
+                     "'.9')) local a, b, c = msg:values('PID-3[2]', '.2', '.4.1', '.9') "
+                     "return n .. tostring(a) .. tostring(b) .. tostring(c)")),
+            "3nilUSSSAnil");
+  EXPECT_EQ(text(run("local msg = ... return tostring(msg:values('ZZZ-1', '.1'))")), "nil");
+  EXPECT_EQ(text(run("local msg = ... return tostring(msg:values('PID-300'))")), "nil");
+  EXPECT_EQ(text(run("local msg = ... return tostring(msg:values('PID-3[7]', '.1'))")), "nil");
+  // Without sub-paths: the value at the path itself; "" means the path itself too.
+  EXPECT_EQ(text(run("local msg = ... return msg:values('PID-8')")), "M");
+  EXPECT_EQ(text(run("local msg = ... return msg:values('PID-5.1')")), "EVERYMAN&&&&Aniston");
+  EXPECT_EQ(text(run("local msg = ... local a, b = msg:values('PID-5[2]', '', '.1.1') "
+                     "return a .. '|' .. b")),
+            "Josh&&&&Bing^^stanley^^^^L^^^^^19241010^19241015|Josh");
+  // MSH-1 and MSH-2 verbatim, as msg:get reads them.
+  EXPECT_EQ(text(run("local msg = ... local a, b, c = msg:values('MSH-1', '', '.1', '.2') "
+                     "return a .. b .. tostring(c)")),
+            "||nil");
+  EXPECT_EQ(text(run("local msg = ... return msg:values('MSH-2')")), "^~\\&");
+  EXPECT_EQ(text(run("local msg = ... return msg:values('MSH-9', '.2')")), "A01");
+}
+
+TEST_F(Hl7Binding, ValuesDecodesEscapesAndSeesEdits) {
+  const char* body = R"(
+    local m = assert(hl7.new{ 'MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5',
+                              'PID|1||A\\F\\B^\\H\\^x\\S\\y&z\\T\\w' })
+    local a, b, c, d = m:values('PID-3', '.1', '.2', '.3.1', '.3.2')
+    assert(a == 'A|B' and a == m:get('PID-3.1'), a)
+    assert(b == nil and m:get('PID-3.2') == '')
+    assert(c == 'x^y' and d == 'z&w', tostring(c) .. tostring(d))
+    m:set('PID-3.2', 'new|value')
+    assert(m:values('PID-3', '.2') == 'new|value')
+    return 'ok')";
+  EXPECT_EQ(text(run(body)), "ok");
+}
+
+// msg:values(path, sub) is msg:get(path .. sub) with "" read as nil, for every kind of path.
+TEST_F(Hl7Binding, ValuesAgreesWithGet) {
+  const char* body = R"(
+    local msg = ...
+    local checked = 0
+    local function check(base, sub)
+      local want = msg:get(base .. sub)
+      if want == '' then want = nil end
+      local got = msg:values(base, sub)
+      if got ~= want then
+        error(base .. sub .. ': ' .. tostring(got) .. ' ~= ' .. tostring(want))
+      end
+      checked = checked + 1
+    end
+    for _, seg in ipairs({ 'MSH', 'PID', 'PV1', 'ROL[2]', 'ZZZ' }) do
+      for f = 1, 32 do
+        for _, rep in ipairs({ '', '[1]', '[2]', '[3]' }) do
+          local field = seg .. '-' .. f .. rep
+          check(field, '')
+          for c = 1, 7 do
+            check(field, '.' .. c)
+            check(field .. '.' .. c, '')
+            for s = 1, 3 do
+              check(field, '.' .. c .. '.' .. s)
+              check(field .. '.' .. c, '.' .. s)
+              check(field .. '.' .. c .. '.' .. s, '')
+            end
+          end
+        end
+      end
+    end
+    -- Several sub-paths in one call give the same values in order.
+    local a, b, c, d = msg:values('PID-11', '.1', '.1.1', '.3', '.8')
+    assert(a == msg:get('PID-11.1') and b == msg:get('PID-11.1.1') and c == msg:get('PID-11.3'))
+    assert(d == nil)
+    return checked)";
+  const auto r = run(body);
+  EXPECT_TRUE(r.ok()) << errorOf(r);
+  EXPECT_EQ(integer(r), 5 * 32 * 4 * (1 + 7 * (2 + 3 * 3)));
+}
+
+TEST_F(Hl7Binding, ValuesErrors) {
+  const std::string expected =
+      "': expected \".c\" or \".c.s\" after a field, \".s\" after a component";
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg:values('PID-x', '.1') return v")),
+            "test.lua:1: bad HL7 path 'PID-x': bad field number");
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg:values('PID-3', '.x') return v")),
+            "test.lua:1: bad HL7 path 'PID-3.x" + expected);
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg:values('PID-3', '1') return v")),
+            "test.lua:1: bad HL7 path 'PID-31" + expected);
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg:values('PID-3', '.1.2.3') return v")),
+            "test.lua:1: bad HL7 path 'PID-3.1.2.3" + expected);
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg:values('PID-3.1', '.1.1') return v")),
+            "test.lua:1: bad HL7 path 'PID-3.1.1.1" + expected);
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg:values('PID-3.1.1', '.1') return v")),
+            "test.lua:1: bad HL7 path 'PID-3.1.1.1" + expected);
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg:values('PID-3', '.0') return v")),
+            "test.lua:1: bad HL7 path 'PID-3.0" + expected);
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg:values('PID') return v")),
+            "test.lua:1: msg:values needs a field path (\"PID-3[2]\")");
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg:values('PID-3', {}) return v")),
+            "test.lua:1: bad argument #2 to 'values' (string expected, got table)");
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg.values({}, 'PID-3') return v")),
+            "test.lua:1: bad argument #1 to 'values' (hl7 message expected, got table)");
+}
+
 TEST_F(Hl7Binding, HeaderTable) {
   EXPECT_EQ(text(run("local h = (...):header() return h.messageType .. '^' .. h.triggerEvent .. "
                      "' ' .. h.controlId .. ' ' .. h.version .. ' ' .. h.patientId")),

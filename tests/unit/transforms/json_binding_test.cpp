@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "tests/unit/transforms/lua_test_util.h"
 
 namespace sb::transforms {
@@ -60,6 +62,35 @@ TEST_F(JsonBinding, EncodeSortsKeysAndMarksArrays) {
             "{\n    \"a\": [\n        1\n    ]\n}");
 }
 
+// Many keys and deep nesting: every table's entries share one buffer while the encoder recurses.
+TEST_F(JsonBinding, EncodeLargeNestedTables) {
+  const char* body = R"(
+    local t = {}
+    for i = 100, 1, -1 do
+      t[string.format('k%03d', i)] = { { b = { i, { c = i + 1 } }, a = i }, json.array() }
+    end
+    local deep = { v = 'x' }
+    for _ = 1, 40 do deep = { deep, { n = 1, m = { 2 } } } end
+    t.zdeep = deep
+    return json.encode(t))";
+  std::string want = "{";
+  for (int i = 1; i <= 100; ++i) {
+    char key[8];
+    std::snprintf(key, sizeof key, "k%03d", i);
+    want.append("\"").append(key).append("\":[{\"a\":").append(std::to_string(i));
+    want.append(",\"b\":[").append(std::to_string(i)).append(",{\"c\":");
+    want.append(std::to_string(i + 1)).append("}]},[]],");
+  }
+  std::string deep = R"({"v":"x"})";
+  for (int k = 0; k < 40; ++k) {
+    std::string outer(1, '[');
+    outer.append(deep).append(R"(,{"m":[2],"n":1}])");
+    deep.swap(outer);
+  }
+  want.append("\"zdeep\":").append(deep).append("}");
+  EXPECT_EQ(text(eval(rt, body)), want);
+}
+
 TEST_F(JsonBinding, EncodeErrors) {
   EXPECT_EQ(errorOf(eval(rt, "local s = json.encode({1, 2, x = 3}) return s")),
             "test.lua:1: json.encode: table mixes keys: use string keys (object) or 1..n (array)");
@@ -71,6 +102,19 @@ TEST_F(JsonBinding, EncodeErrors) {
             "test.lua:1: json.encode: tables nested deeper than 1000 levels (a cycle?)");
   EXPECT_EQ(errorOf(eval(rt, "local s = json.encode('\\xff') return s")),
             "test.lua:1: json.encode: string is not valid UTF-8");
+  // Invalid bytes after (and between) runs of ASCII, in values and in keys.
+  EXPECT_EQ(errorOf(eval(rt, "local s = json.encode('abcdefghijklmnop\\xff') return s")),
+            "test.lua:1: json.encode: string is not valid UTF-8");
+  EXPECT_EQ(errorOf(eval(rt,
+                         "local s = json.encode('abcdefgh\\xc3\\xa9abcdefgh\\xed\\xa0\\x80') "
+                         "return s")),
+            "test.lua:1: json.encode: string is not valid UTF-8");
+  EXPECT_EQ(errorOf(eval(rt, "local s = json.encode({['abcdefgh12345678\\xc3'] = 1}) return s")),
+            "test.lua:1: json.encode: key is not valid UTF-8");
+  EXPECT_EQ(
+      text(eval(rt, "return json.encode('abcdefgh\\xc3\\xa9abcdefghij\\xf0\\x9f\\x98\\x80')")),
+      "\"abcdefgh\xc3\xa9"
+      "abcdefghij\xf0\x9f\x98\x80\"");
 }
 
 TEST_F(JsonBinding, DecodeErrorsGiveTheOffset) {
