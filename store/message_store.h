@@ -39,10 +39,10 @@ struct Options {
   bool readOnly = false;  // CLI search opens read-only
   // Acknowledge inbound messages from an append-only journal and fold them into SQLite in large
   // batches (store/sqlite/ingest_journal.h). Same durability; readers in this process always
-  // see every acknowledged message, other processes within ~10 ms. Off: every ingest commit
-  // goes straight into SQLite.
+  // see every acknowledged message, other processes through the journal file. Off: every ingest
+  // commit goes straight into SQLite.
   bool ingestJournal = true;
-  std::chrono::milliseconds journalFoldDelay{10};  // the longest a journaled message waits
+  std::chrono::milliseconds journalFoldDelay{50};  // the longest a journaled message waits
 };
 
 enum class MessageStatus {
