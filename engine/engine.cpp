@@ -254,6 +254,9 @@ Engine::Engine(const std::filesystem::path& configFile, const Overrides& overrid
 
 Engine::~Engine() {
   stop();
+  // Listeners own sockets and timers on io_, and plan_ is declared before io_ (it would outlive
+  // it): the channels go first, while io_ still exists.
+  plan_.sources.clear();
 }
 
 void Engine::start() {
