@@ -49,7 +49,10 @@ void Db::exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    throw std::runtime_error(fmt::format("store: exec on {} failed: {}", name_, msg));
+    // The statement's start says which step failed (a PRAGMA at open, a migration, a COMMIT).
+    const std::string_view head = std::string_view(sql).substr(0, 48);
+    throw std::runtime_error(fmt::format("store: exec \"{}\" on {} failed: {} (code {})", head,
+                                         name_, msg, sqlite3_extended_errcode(db_)));
   }
 }
 

@@ -39,6 +39,7 @@
 #include "store/sqlite/db.h"
 #include "store/sqlite/ingest_journal.h"
 #include "store/sqlite/schema.h"
+#include "store/sqlite/setup_lock.h"
 #include "store/sqlite/wal_buffer.h"
 
 namespace sb::store::sqlite {
@@ -498,17 +499,21 @@ class SqliteStore final : public MessageStore {
         throw std::runtime_error(
             fmt::format("store: no message store at {}", options_.dataDir.string()));
       }
+      SetupLock setup(options_.dataDir, SetupLock::Kind::kShared);
       auto ctx = std::make_unique<ReadContext>(options_.dataDir, true);
       checkSchemaVersion(ctx->main(), SchemaTarget::kMain);
       readers_.push_back(std::move(ctx));
       return;
     }
     std::filesystem::create_directories(options_.dataDir);
-    main_ = std::make_unique<Db>(options_.dataDir / "main.db", Db::Mode::kCreate);
-    configureConnection(*main_, options_.durability, true);
-    mainWal_ = WalTarget{this, 0};
-    sqlite3_wal_hook(main_->handle(), onWalCommit, &mainWal_);
-    migrate(*main_, SchemaTarget::kMain);
+    {
+      SetupLock setup(options_.dataDir, SetupLock::Kind::kExclusive);
+      main_ = std::make_unique<Db>(options_.dataDir / "main.db", Db::Mode::kCreate);
+      configureConnection(*main_, options_.durability, true);
+      mainWal_ = WalTarget{this, 0};
+      sqlite3_wal_hook(main_->handle(), onWalCommit, &mainWal_);
+      migrate(*main_, SchemaTarget::kMain);
+    }
     prepareMain();
     // The journal's owner is known before reconcile reads the id counter (see reloadMainState).
     if (options_.ingestJournal) {
@@ -1025,11 +1030,16 @@ class SqliteStore final : public MessageStore {
       if (!create && !std::filesystem::exists(path)) return nullptr;
       auto p = std::make_unique<WritePartition>();
       p->day = day;
-      p->db = std::make_unique<Db>(path, Db::Mode::kCreate);
-      configureConnection(*p->db, options_.durability, true);
-      p->wal = WalTarget{this, day};
-      sqlite3_wal_hook(p->db->handle(), onWalCommit, &p->wal);
-      migrate(*p->db, SchemaTarget::kPartition);
+      {
+        // Another writing process (the CLI's reprocess, a second engine's fold) may be
+        // creating the same day's file right now.
+        SetupLock setup(options_.dataDir, SetupLock::Kind::kExclusive);
+        p->db = std::make_unique<Db>(path, Db::Mode::kCreate);
+        configureConnection(*p->db, options_.durability, true);
+        p->wal = WalTarget{this, day};
+        sqlite3_wal_hook(p->db->handle(), onWalCommit, &p->wal);
+        migrate(*p->db, SchemaTarget::kPartition);
+      }
       Db& d = *p->db;
       p->begin = Stmt(d, "BEGIN IMMEDIATE");
       p->commit = Stmt(d, "COMMIT");
