@@ -1,12 +1,20 @@
 #include "transforms/lua/json_binding.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <fmt/format.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/internal/dtoa.h>
+#include <rapidjson/internal/itoa.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/reader.h>
@@ -175,6 +183,203 @@ bool validUtf8(std::string_view s) {
   return true;
 }
 
+// Length of the well-formed UTF-8 sequence starting at s[0] (a byte >= 0x80), 0 when it is not
+// one: no overlong forms, no surrogates, nothing above U+10FFFF (as validUtf8).
+std::size_t utf8SequenceLength(const unsigned char* s, std::size_t left) {
+  const unsigned c = s[0];
+  if (c >= 0xc2 && c <= 0xdf) return left >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    if (left < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && s[1] < 0xa0) return 0;   // overlong
+    if (c == 0xed && s[1] >= 0xa0) return 0;  // surrogate
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (left < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80) {
+      return 0;
+    }
+    if (c == 0xf0 && s[1] < 0x90) return 0;   // overlong
+    if (c == 0xf4 && s[1] >= 0x90) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+// Compact JSON straight into a std::string, for the encoder's hot path (every transform output
+// goes through it). It writes exactly what rapidjson::Writer writes — the same escapes (\b \t
+// \n \f \r, \uXXXX in upper case for other control characters, \" and \\), RapidJSON's own
+// shortest double form — checks UTF-8 in the same pass as escaping, and hands its buffer over
+// instead of copying it. One flag replaces RapidJSON's level stack: a comma is due before a
+// value or key whenever something was written at the same level since the last opening bracket.
+class CompactJsonWriter {
+ public:
+  static constexpr bool kChecksUtf8 = true;
+
+  CompactJsonWriter() { out_.resize(960); }
+
+  bool Null() { return raw("null", 4); }
+  bool Bool(bool b) { return b ? raw("true", 4) : raw("false", 5); }
+  bool Int64(std::int64_t i) {
+    char* p = room(22);
+    if (comma_) *p++ = ',';
+    used_ = static_cast<std::size_t>(rapidjson::internal::i64toa(i, p) - out_.data());
+    comma_ = true;
+    return true;
+  }
+  bool Double(double d) {
+    char* p = room(26);
+    if (comma_) *p++ = ',';
+    used_ = static_cast<std::size_t>(rapidjson::internal::dtoa(d, p) - out_.data());
+    comma_ = true;
+    return true;
+  }
+  bool String(const char* s, rapidjson::SizeType len) { return quoted(s, len, false); }
+  bool Key(const char* s, rapidjson::SizeType len) { return quoted(s, len, true); }
+  bool StartObject() { return open('{'); }
+  bool EndObject() { return close('}'); }
+  bool StartArray() { return open('['); }
+  bool EndArray() { return close(']'); }
+
+  std::string take() {
+    out_.resize(used_);
+    return std::move(out_);
+  }
+
+ private:
+  // Where the next `need` bytes go; the buffer is sized ahead and trimmed by take().
+  char* room(std::size_t need) {
+    if (used_ + need > out_.size()) out_.resize(std::max(out_.size() * 2, used_ + need));
+    return out_.data() + used_;
+  }
+  bool raw(const char* text, std::size_t len) {
+    char* p = room(len + 1);
+    if (comma_) *p++ = ',';
+    std::memcpy(p, text, len);
+    used_ = static_cast<std::size_t>(p + len - out_.data());
+    comma_ = true;
+    return true;
+  }
+  bool open(char bracket) {
+    char* p = room(2);
+    if (comma_) *p++ = ',';
+    *p++ = bracket;
+    used_ = static_cast<std::size_t>(p - out_.data());
+    comma_ = false;
+    return true;
+  }
+  bool close(char bracket) {
+    *room(1) = bracket;
+    ++used_;
+    comma_ = true;
+    return true;
+  }
+
+  // What each byte needs: 0 copy, 1 a short escape (its letter in kShortEscape), 2 \u00XX,
+  // 3 the start (or a stray part) of a multi-byte UTF-8 sequence to check.
+  static constexpr std::array<std::uint8_t, 256> kByteClass = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = 2;
+    for (int c : {'\b', '\t', '\n', '\f', '\r', '"', '\\'}) t[c] = 1;
+    for (int c = 0x80; c < 0x100; ++c) t[c] = 3;
+    return t;
+  }();
+
+  static char shortEscape(unsigned c) {
+    switch (c) {
+      case '\b':
+        return 'b';
+      case '\t':
+        return 't';
+      case '\n':
+        return 'n';
+      case '\f':
+        return 'f';
+      case '\r':
+        return 'r';
+      default:
+        return static_cast<char>(c);  // '"' and '\\' stand for themselves
+    }
+  }
+
+  bool quoted(const char* text, std::size_t len, bool key) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    const auto* s = reinterpret_cast<const unsigned char*>(text);
+    // Worst case: every byte a \u00XX escape, plus comma, quotes and the key's colon.
+    char* const begin = room(len * 6 + 4);
+    char* p = begin;
+    if (comma_) *p++ = ',';
+    *p++ = '"';
+    std::size_t i = 0;
+    while (i < len) {
+#ifdef __SSE2__
+      // Sixteen bytes at a time while none needs attention.
+      while (i + 16 <= len) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+        // Signed compare: bytes >= 0x80 are negative, so "< 0x20" also catches them.
+        const __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
+        const int mask = _mm_movemask_epi8(special);
+        if (mask != 0) {
+          const auto plain = static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+          i += plain;
+          p += plain;
+          break;
+        }
+        i += 16;
+        p += 16;
+      }
+      if (i >= len) break;
+#endif
+      const unsigned c = s[i];
+      switch (kByteClass[c]) {
+        case 0:
+          *p++ = static_cast<char>(c);
+          ++i;
+          break;
+        case 1:
+          *p++ = '\\';
+          *p++ = shortEscape(c);
+          ++i;
+          break;
+        case 2:
+          std::memcpy(p, "\\u00", 4);
+          p[4] = kHex[c >> 4];
+          p[5] = kHex[c & 15];
+          p += 6;
+          ++i;
+          break;
+        default: {
+          const std::size_t n = utf8SequenceLength(s + i, len - i);
+          if (n == 0) return false;
+          std::memcpy(p, s + i, n);
+          p += n;
+          i += n;
+        }
+      }
+    }
+    *p++ = '"';
+    if (key) *p++ = ':';
+    used_ += static_cast<std::size_t>(p - begin);
+    comma_ = !key;
+    return true;
+  }
+
+  std::string out_;  // sized ahead; only the first used_ bytes are output
+  std::size_t used_ = 0;
+  bool comma_ = false;
+};
+
+template <typename Writer>
+constexpr bool checksUtf8() {
+  if constexpr (requires { Writer::kChecksUtf8; }) {
+    return Writer::kChecksUtf8;
+  } else {
+    return false;
+  }
+}
+
 // Entries of the tables being written: each open table uses a range at the end, so one vector
 // serves the whole recursion and a result allocates nothing per table once it has grown.
 using Entries = std::vector<std::pair<std::string_view, int>>;
@@ -201,7 +406,7 @@ bool writeValue(lua_State* L, int index, Writer& w, int depth, std::string* erro
     case LUA_TSTRING: {
       std::size_t len = 0;
       const char* s = lua_tolstring(L, index, &len);
-      if (!validUtf8(std::string_view(s, len)) ||
+      if ((!checksUtf8<Writer>() && !validUtf8(std::string_view(s, len))) ||
           !w.String(s, static_cast<rapidjson::SizeType>(len))) {
         *error = "string is not valid UTF-8";
         return false;
@@ -283,7 +488,8 @@ bool writeValue(lua_State* L, int index, Writer& w, int depth, std::string* erro
     for (std::size_t i = first; ok && i < first + count; ++i) {
       // By index: the nested calls below append to `entries` and may move it.
       const std::string_view key = entries[i].first;
-      ok = validUtf8(key) && w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      ok = (checksUtf8<Writer>() || validUtf8(key)) &&
+           w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
       if (!ok) {
         *error = "key is not valid UTF-8";
         break;
@@ -302,24 +508,26 @@ bool writeValue(lua_State* L, int index, Writer& w, int depth, std::string* erro
   return ok;
 }
 
-template <typename Writer>
-std::optional<std::string> encodeWith(lua_State* L, int index, std::string* error) {
-  // Room for a typical resource up front instead of growing from 256 bytes, kept below 1 KB so
-  // that malloc serves it from its small bins.
-  rapidjson::StringBuffer buffer(nullptr, 960);
-  // The level depth is given explicitly: RapidJSON 1.1's PrettyWriter cannot read its default.
-  Writer w(buffer, nullptr, 32);
+std::optional<std::string> encodeCompact(lua_State* L, int index, std::string* error) {
+  CompactJsonWriter w;
+  error->clear();
+  // Kept per thread: a transform's output is encoded once per message.
+  thread_local Entries entries;
+  entries.clear();
+  if (!writeValue(L, index, w, 0, error, entries)) return std::nullopt;
+  return w.take();
+}
+
+std::optional<std::string> encodeIndented(lua_State* L, int index, std::string* error) {
+  rapidjson::StringBuffer buffer;
+  // RapidJSON 1.1's PrettyWriter cannot read its default level depth: it is given explicitly.
+  // Its default write flags: it does not compile with others, so validUtf8() checks strings.
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer, nullptr, 32);
   error->clear();
   Entries entries;
-  entries.reserve(64);
   if (!writeValue(L, index, w, 0, error, entries)) return std::nullopt;
   return std::string(buffer.GetString(), buffer.GetSize());
 }
-
-// Default write flags: RapidJSON 1.1's PrettyWriter does not compile with others, so UTF-8 is
-// checked by validUtf8() instead of kWriteValidateEncodingFlag.
-using CompactWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-using IndentWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
 
 int jsonDecode(lua_State* L) {
   std::size_t len = 0;
@@ -348,8 +556,7 @@ int jsonEncode(lua_State* L) {
   bool ok = false;
   {
     std::string error;
-    auto text =
-        pretty ? encodeWith<IndentWriter>(L, 1, &error) : encodeWith<CompactWriter>(L, 1, &error);
+    auto text = pretty ? encodeIndented(L, 1, &error) : encodeCompact(L, 1, &error);
     ok = text.has_value();
     if (ok) {
       lua_pushlstring(L, text->data(), text->size());
@@ -407,7 +614,7 @@ bool pushJson(lua_State* L, std::string_view text, std::string* error) {
 }
 
 std::optional<std::string> encodeJson(lua_State* L, int index, std::string* error) {
-  return encodeWith<CompactWriter>(L, lua_absindex(L, index), error);
+  return encodeCompact(L, lua_absindex(L, index), error);
 }
 
 void openJson(lua_State* L) {

@@ -11,6 +11,7 @@
 #include <lua.hpp>
 
 #include "common/log.h"
+#include "transforms/lua/call_watchdog.h"
 #include "transforms/lua/helpers.h"
 #include "transforms/lua/hl7_binding.h"
 #include "transforms/lua/json_binding.h"
@@ -82,10 +83,12 @@ struct LuaRuntime::Impl {
   bool refused = false;
   SmallBlocks blocks;
 
-  // Per-call instruction accounting: the hook runs every `hookPeriod` instructions.
+  // Per-call instruction accounting: the hook runs every `hookPeriod` instructions, from the
+  // start of a call when limits.countAfter is 0, otherwise once `watch` arms it.
   std::uint64_t instructions = 0;
   int hookPeriod = 1;
   bool exhausted = false;
+  std::unique_ptr<CallWatch> watch;
 
   // Where the last error happened, filled by the message handler.
   std::string errFile;
@@ -155,6 +158,8 @@ void* limitedAlloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
   lua_error(L);
   std::abort();  // lua_error does not return
 }
+
+void armBudget(void* context);
 
 void countHook(lua_State* L, lua_Debug* ar) {
   Impl& impl = Impl::of(L);
@@ -622,6 +627,9 @@ LuaRuntime::LuaRuntime(LuaOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->L = nullptr;
     throw std::runtime_error("cannot create the Lua sandbox: " + message);
   }
+  if (impl_->options.limits.countAfter.count() > 0) {
+    impl_->watch = std::make_unique<CallWatch>(armBudget, impl_.get());
+  }
 }
 
 LuaRuntime::~LuaRuntime() {
@@ -646,6 +654,13 @@ lua_State* LuaRuntime::state() {
 
 namespace {
 
+// Installs the counting hook; the watch calls it from its signal handler on the calling thread.
+void armBudget(void* context) {
+  Impl* impl = static_cast<Impl*>(context);
+  // lua_sethook also restarts the count, which is what makes the budget per call.
+  lua_sethook(impl->L, countHook, LUA_MASKCOUNT, impl->hookPeriod);
+}
+
 void startBudget(Impl& impl) {
   impl.instructions = 0;
   impl.exhausted = false;
@@ -656,8 +671,12 @@ void startBudget(Impl& impl) {
   impl.hookPeriod =
       limit < static_cast<std::uint64_t>(kHookPeriod) ? static_cast<int>(limit) : kHookPeriod;
   if (impl.hookPeriod < 1) impl.hookPeriod = 1;
-  // lua_sethook also restarts the count, which is what makes the budget per call.
-  lua_sethook(impl.L, countHook, LUA_MASKCOUNT, impl.hookPeriod);
+  if (impl.watch) {
+    lua_sethook(impl.L, nullptr, 0, 0);  // left by an earlier call that ran long
+    impl.watch->begin(impl.options.limits.countAfter);
+  } else {
+    armBudget(&impl);
+  }
 }
 
 ScriptError errorFromStack(Impl& impl, int status, std::string_view prefix) {
@@ -682,6 +701,15 @@ ScriptError errorFromStack(Impl& impl, int status, std::string_view prefix) {
   }
   e.message = std::string(prefix) + message;
   return e;
+}
+
+// Ends the watch before anything else runs on the state: results are converted outside the
+// pcall, where a hook armed late could raise with no handler to catch it.
+void endBudget(Impl& impl) {
+  if (impl.watch) {
+    impl.watch->end();
+    lua_sethook(impl.L, nullptr, 0, 0);
+  }
 }
 
 void finishCall(Impl& impl, int status) {
@@ -750,6 +778,7 @@ LoadResult LuaRuntime::loadString(std::string_view chunkName, std::string_view c
   lua_pushcfunction(L, loadTrampoline);
   lua_pushlightuserdata(L, &ctx);
   const int status = lua_pcall(L, 1, 0, base + 1);
+  endBudget(impl);
   LoadResult result;
   if (status != LUA_OK) {
     // Syntax errors are reported by the compiler with their own position.
@@ -803,6 +832,7 @@ CallResult LuaRuntime::call(const FunctionRef& function, const std::vector<Value
   lua_pushcfunction(L, callTrampoline);
   lua_pushlightuserdata(L, &ctx);
   const int status = lua_pcall(L, 1, LUA_MULTRET, base + 1);
+  endBudget(impl);
   if (status != LUA_OK) {
     result.error = errorFromStack(impl, status, "");
   } else {

@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "tests/unit/transforms/lua_test_util.h"
 #include "transforms/lua/helpers.h"
@@ -168,6 +172,7 @@ TEST(LuaRuntime, InstructionLimitPerCallAndResetBetweenCalls) {
 TEST(LuaRuntime, SmallInstructionBudget) {
   LuaOptions options = defaultOptions();
   options.limits.instructionsPerCall = 50;
+  options.limits.countAfter = std::chrono::microseconds(0);  // count from the first instruction
   LuaRuntime rt(options);
   EXPECT_EQ(integer(eval(rt, "return 1")), 1);
   EXPECT_EQ(errorOf(eval(rt, "for i = 1, 100 do end")),
@@ -184,6 +189,86 @@ TEST(LuaRuntime, PcallInsideTheScriptCannotSwallowTheInstructionLimit) {
   EXPECT_EQ(integer(eval(rt, "return 7")), 7);
 }
 
+// With the default delay a call runs uncounted at first; one that goes on is interrupted by the
+// watchdog and then limited as usual, however it loops.
+TEST(LuaRuntime, LongCallsAreCountedOnceTheyPassTheDelay) {
+  LuaOptions options = defaultOptions();
+  options.limits.instructionsPerCall = 100'000;
+  ASSERT_GT(options.limits.countAfter.count(), 0);
+  LuaRuntime rt(options);
+  for (const char* body :
+       {"while true do end", "while true do pcall(function() while true do end end) end",
+        "local t = {} while true do t[#t % 100 + 1] = {} end"}) {
+    EXPECT_EQ(errorOf(eval(rt, body)), "test.lua:1: instruction limit exceeded (100000 per call)")
+        << body;
+    EXPECT_EQ(integer(eval(rt, "return 7")), 7);  // the state keeps serving
+  }
+}
+
+// A call that ends within the delay is never counted: 100 loop turns pass a budget of 50.
+TEST(LuaRuntime, ShortCallsRunUncounted) {
+  LuaOptions options = defaultOptions();
+  options.limits.instructionsPerCall = 50;
+  options.limits.countAfter = std::chrono::seconds(30);
+  LuaRuntime rt(options);
+  EXPECT_EQ(integer(eval(rt, "local n = 0 for i = 1, 100 do n = n + 1 end return n")), 100);
+}
+
+// Deep recursion with the default delay: stopped either by the depth check once the call is
+// counted, or (if the watchdog was late) by Lua's own stack limit; either way a script error.
+TEST(LuaRuntime, DeepRecursionStoppedWithTheDefaultDelay) {
+  LuaRuntime rt(defaultOptions());
+  const std::string error = errorOf(eval(rt, "local function f() return f() + 1 end return f()"));
+  EXPECT_TRUE(error == "test.lua:1: stack overflow (more than 1000 nested calls)" ||
+              error == "test.lua:1: stack overflow")
+      << error;
+  EXPECT_EQ(integer(eval(rt, "return 7")), 7);
+}
+
+// Runtimes on several threads, runaway at the same time: the one watchdog stops each of them,
+// and a runtime used from one thread and then another is watched on the thread of each call.
+TEST(LuaRuntime, WatchdogStopsRunawayCallsOnSeveralThreads) {
+  LuaOptions options = defaultOptions();
+  options.limits.instructionsPerCall = 200'000;
+  std::vector<std::unique_ptr<LuaRuntime>> runtimes;
+  for (int i = 0; i < 4; ++i) runtimes.push_back(std::make_unique<LuaRuntime>(options));
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::string> errors(runtimes.size());
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < runtimes.size(); ++i) {
+      threads.emplace_back(
+          [&, i] { errors[i] = errorOf(eval(*runtimes[i], "while true do end")); });
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& e : errors) {
+      EXPECT_EQ(e, "test.lua:1: instruction limit exceeded (200000 per call)");
+    }
+  }
+}
+
+// Runtimes come and go on other threads (the watchdog thread stops with the last one and a new
+// one starts with the next) while a runaway call is being watched: it is still stopped.
+TEST(LuaRuntime, WatchdogSurvivesRuntimesComingAndGoing) {
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<bool> done{false};
+    std::thread churn([&] {
+      while (!done.load()) {
+        LuaRuntime shortLived(defaultOptions());
+        EXPECT_EQ(integer(eval(shortLived, "return 1")), 1);
+      }
+    });
+    {
+      LuaOptions options = defaultOptions();
+      options.limits.instructionsPerCall = 100'000;
+      LuaRuntime rt(options);
+      EXPECT_EQ(errorOf(eval(rt, "while true do end")),
+                "test.lua:1: instruction limit exceeded (100000 per call)");
+    }
+    done.store(true);
+    churn.join();
+  }
+}
+
 TEST(LuaRuntime, MemoryLimitFailsTheCallNotTheState) {
   LuaOptions options = defaultOptions();
   options.limits.memoryBytes = 8u * 1024 * 1024;
@@ -196,7 +281,10 @@ TEST(LuaRuntime, MemoryLimitFailsTheCallNotTheState) {
 }
 
 TEST(LuaRuntime, DeepRecursionIsAScriptError) {
-  LuaRuntime rt(defaultOptions());
+  LuaOptions options = defaultOptions();
+  // Depth is checked by the counting hook: from the first instruction, so the limit is exact.
+  options.limits.countAfter = std::chrono::microseconds(0);
+  LuaRuntime rt(options);
   const auto rec =
       rt.loadString("rec.lua", "local function f(n)\n  return f(n + 1) + 1\nend\nreturn f");
   ASSERT_TRUE(rec.ok());

@@ -139,7 +139,12 @@ TEST_F(Sandbox, EndlessLoop) {
 }
 
 TEST_F(Sandbox, DeepRecursion) {
-  EXPECT_EQ(errorOf(eval(rt, "local function f() return f() + 1 end return f()")),
+  // The depth limit is checked once a call is counted (limits.countAfter); 0 makes that the first
+  // instruction, so the answer is exact. The default delay is covered in runtime_test.cpp.
+  LuaOptions options = testing::defaultOptions();
+  options.limits.countAfter = std::chrono::microseconds(0);
+  LuaRuntime counted(options);
+  EXPECT_EQ(errorOf(eval(counted, "local function f() return f() + 1 end return f()")),
             "test.lua:1: stack overflow (more than 1000 nested calls)");
 }
 
