@@ -155,7 +155,11 @@ void IngestJournal::encode(MessageId id, const InboundRecord& r, std::string& ou
 }
 
 void IngestJournal::append(const std::vector<Entry>& entries) {
-  std::string buf;
+  // One buffer for the life of the journal: a batch is encoded without allocating once the
+  // buffer has grown to the usual batch size. Large batches do not keep their memory.
+  std::string& buf = buffer_;
+  buf.clear();
+  if (buf.capacity() > kKeptBufferBytes) buf.shrink_to_fit();
   std::size_t size = 0;
   for (const auto& [id, r] : entries) size += kHeaderBytes + 64 + r->raw.size() + 256;
   buf.reserve(size);

@@ -65,6 +65,8 @@ class IngestJournal {
   int fd_ = -1;
   bool sync_ = false;
   std::uint64_t bytes_ = 0;
+  static constexpr std::size_t kKeptBufferBytes = 4u * 1024 * 1024;
+  std::string buffer_;  // append()'s encoding buffer, reused
 };
 
 }  // namespace sb::store::sqlite

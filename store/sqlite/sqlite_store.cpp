@@ -518,6 +518,13 @@ class SqliteStore final : public MessageStore {
     // The journal's owner is known before reconcile reads the id counter (see reloadMainState).
     if (options_.ingestJournal) {
       journal_ = IngestJournal::open(options_.dataDir, options_.durability == Durability::kPower);
+      if (!journal_) {
+        sb::log::at(sb::log::Level::kInfo, kLog,
+                    "the ingest journal of {} is held by another process (an engine, or a "
+                    "switchboard command that writes); inbound messages commit straight into "
+                    "SQLite until this process is restarted",
+                    options_.dataDir.string());
+      }
     }
     reconcile();
     if (journal_) replayJournal();
@@ -1774,8 +1781,8 @@ class SqliteStore final : public MessageStore {
       sb::log::at(sb::log::Level::kWarn, kLog, "cannot reserve message ids: {}", e.what());
       return;
     }
-    std::vector<IngestJournal::Entry> entries;
-    entries.reserve(count);
+    std::vector<IngestJournal::Entry>& entries = journalEntries_;
+    entries.clear();
     MessageId id = nextId_;
     for (const Work& w : batch) {
       if (journals(w)) entries.emplace_back(id++, &w.record);
@@ -1790,11 +1797,13 @@ class SqliteStore final : public MessageStore {
     if (unfolded_.empty()) {
       foldDeadline_ = std::chrono::steady_clock::now() + options_.journalFoldDelay;
     }
-    std::deque<Work> rest;
     const std::size_t first = unfolded_.size();
+    // Usually the whole batch is journaled; other work is kept, in order, at the batch's front.
+    std::size_t kept = 0;
     for (Work& w : batch) {
       if (!journals(w)) {
-        rest.push_back(std::move(w));
+        if (&batch[kept] != &w) batch[kept] = std::move(w);
+        ++kept;
         continue;
       }
       w.journaled = true;
@@ -1803,7 +1812,7 @@ class SqliteStore final : public MessageStore {
       unfoldedBytes_ += w.record.raw.size();
       unfolded_.push_back(std::move(w));
     }
-    batch.swap(rest);
+    batch.resize(kept);
     // Counted before anyone hears of them, so a reader woken by an acknowledgement folds.
     unfoldedCount_.store(unfolded_.size(), std::memory_order_release);
     for (std::size_t i = first; i < unfolded_.size(); ++i) {
@@ -2106,6 +2115,7 @@ class SqliteStore final : public MessageStore {
   // Ingest journal (writer thread only, except unfoldedCount_).
   std::unique_ptr<IngestJournal> journal_;
   std::deque<Work> unfolded_;  // acknowledged, not in SQLite yet; ids ascending
+  std::vector<IngestJournal::Entry> journalEntries_;  // journalIngests()'s, reused
   std::size_t unfoldedBytes_ = 0;
   std::chrono::steady_clock::time_point foldDeadline_{};
   std::chrono::steady_clock::time_point foldRetryAt_{};

@@ -95,26 +95,23 @@ end
 -- CWE/CE at `path` (e.g. "OBX[2]-3"): the code (components 1-3, version 7), the alternate
 -- code (4-6, version 8) and the original text (9) as a CodeableConcept; nil when all are empty.
 -- `defaultSystem` names the HL7 table a field is bound to, used when the sender gives none.
+-- Appends one Coding to `coding` when `code` is present (the primary and the alternate triplet).
+local function addCoding(coding, code, display, system, version, defaultSystem)
+  if not code then return end
+  coding[#coding + 1] = {
+    code = code,
+    display = display,
+    system = M.codeSystem(system) or defaultSystem,
+    version = version,
+  }
+end
+
 function M.concept(msg, path, defaultSystem)
   local code, display, system, altCode, altDisplay, altSystem, version, altVersion, text =
       msg:values(path, ".1", ".2", ".3", ".4", ".5", ".6", ".7", ".8", ".9")
   local coding = {}
-  if code then
-    coding[#coding + 1] = {
-      code = code,
-      display = display,
-      system = M.codeSystem(system) or defaultSystem,
-      version = version,
-    }
-  end
-  if altCode then
-    coding[#coding + 1] = {
-      code = altCode,
-      display = altDisplay,
-      system = M.codeSystem(altSystem) or defaultSystem,
-      version = altVersion,
-    }
-  end
+  addCoding(coding, code, display, system, version, defaultSystem)
+  addCoding(coding, altCode, altDisplay, altSystem, altVersion, defaultSystem)
   if #coding == 0 and not text then return nil end
   return M.compact({ coding = coding, text = text })
 end

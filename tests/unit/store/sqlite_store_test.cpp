@@ -217,6 +217,58 @@ TEST_F(SqliteStoreTest, JournaledMessagesSurviveKill9BeforeTheirFold) {
   EXPECT_EQ(store->insertInbound(record(41)), 41);
 }
 
+// At durability power each append is synced (fdatasync) before the acknowledgement; the records
+// read back after a kill -9 exactly as at process durability.
+TEST_F(SqliteStoreTest, JournalAtDurabilityPowerSurvivesKill9) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto store = open([](Options& o) {
+      o.durability = Durability::kPower;
+      o.journalFoldDelay = std::chrono::hours(1);
+    });
+    std::atomic<int> acked{0};
+    for (int i = 1; i <= 25; ++i) {
+      store->submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
+        if (id) ++acked;
+      });
+    }
+    while (acked.load() < 25) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    kill(getpid(), SIGKILL);
+    _exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_GT(std::filesystem::file_size(dir_.path() / "ingest.journal"), 0u);
+  auto store = open([](Options& o) { o.durability = Durability::kPower; });
+  SearchQuery all;
+  all.limit = 100;
+  const auto found = store->search(all);
+  ASSERT_EQ(found.size(), 25u);
+  for (int i = 1; i <= 25; ++i) {
+    EXPECT_EQ(store->get(i)->message.raw, record(i).raw) << i;
+  }
+  EXPECT_EQ(store->insertInbound(record(26)), 26);
+}
+
+// A second writer on the data directory (a `switchboard reprocess` next to the engine, or an
+// engine started while one runs) cannot own the journal: it says so, and still commits.
+TEST_F(SqliteStoreTest, ASecondWriterSaysItRunsWithoutTheJournal) {
+  auto owner = open();
+  EXPECT_EQ(owner->insertInbound(record(1)), 1);
+  ::testing::internal::CaptureStderr();
+  auto second = open();
+  const std::string said = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(
+      said.find("the ingest journal of " + dir_.path().string() + " is held by another process"),
+      std::string::npos)
+      << said;
+  const MessageId id = second->insertInbound(record(2));
+  EXPECT_GT(id, 1);
+  EXPECT_EQ(owner->get(id)->message.raw, record(2).raw);
+}
+
 TEST_F(SqliteStoreTest, OtherProcessesSeeJournaledMessagesBeforeTheirFold) {
   auto engine = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
   std::vector<MessageId> ids;
