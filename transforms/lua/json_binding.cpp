@@ -205,6 +205,29 @@ std::size_t utf8SequenceLength(const unsigned char* s, std::size_t left) {
   return 0;
 }
 
+#ifdef __SSE2__
+// Bytes that need attention in a JSON string: control characters, '"', '\\', and (signed
+// compare: they are negative) every byte >= 0x80, whose UTF-8 is checked.
+inline __m128i specialBytes(__m128i v) {
+  return _mm_or_si128(
+      _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+}
+
+// True when 16 bytes from `s` stay inside its memory page, so reading them cannot fault even if
+// the string is shorter.
+inline bool withinPage(const unsigned char* s) {
+  return (reinterpret_cast<std::uintptr_t>(s) & 4095u) <= 4096u - 16u;
+}
+
+// Reads 16 bytes from `s`, possibly past the end of a shorter string (callers check
+// withinPage() and ignore the bytes beyond it). The over-read is deliberate, so AddressSanitizer
+// is told not to instrument it.
+__attribute__((no_sanitize_address)) inline __m128i loadBlockMayOverread(const unsigned char* s) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+}
+#endif
+
 // Compact JSON straight into a std::string, for the encoder's hot path (every transform output
 // goes through it). It writes exactly what rapidjson::Writer writes — the same escapes (\b \t
 // \n \f \r, \uXXXX in upper case for other control characters, \" and \\), RapidJSON's own
@@ -304,23 +327,32 @@ class CompactJsonWriter {
   bool quoted(const char* text, std::size_t len, bool key) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     const auto* s = reinterpret_cast<const unsigned char*>(text);
-    // Worst case: every byte a \u00XX escape, plus comma, quotes and the key's colon.
-    char* const begin = room(len * 6 + 4);
+    // Worst case: every byte a \u00XX escape, plus comma, quotes and the key's colon; at least
+    // room for the 16-byte stores below.
+    char* const begin = room(std::max<std::size_t>(len * 6, 16) + 4);
     char* p = begin;
     if (comma_) *p++ = ',';
     *p++ = '"';
     std::size_t i = 0;
+#ifdef __SSE2__
+    // Most keys and values are short and plain: one block compare settles them.
+    if (len < 16 && withinPage(s)) {
+      const __m128i v = loadBlockMayOverread(s);
+      const unsigned inString = (1u << len) - 1;
+      if ((static_cast<unsigned>(_mm_movemask_epi8(specialBytes(v))) & inString) == 0) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
+        p += len;
+        i = len;
+      }
+    }
+#endif
     while (i < len) {
 #ifdef __SSE2__
       // Sixteen bytes at a time while none needs attention.
       while (i + 16 <= len) {
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
-        // Signed compare: bytes >= 0x80 are negative, so "< 0x20" also catches them.
-        const __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
-        const int mask = _mm_movemask_epi8(special);
+        const int mask = _mm_movemask_epi8(specialBytes(v));
         if (mask != 0) {
           const auto plain = static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
           i += plain;

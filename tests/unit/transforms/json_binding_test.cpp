@@ -107,12 +107,12 @@ TEST_F(JsonBinding, EncodeEscapesAndNumbersExactly) {
             R"({"\u0001":false,"a\nb":{"":true}})");
 }
 
-// `at` a's, `middle`, then b's up to 40 plus the middle, inside `quote`s. Out of line: g++ 12
-// reports a false -Wrestrict when these appends are inlined into a loop.
+// `at` a's, `middle`, then b's up to `width` plus the middle, inside `quote`s. Out of line:
+// g++ 12 reports a false -Wrestrict when these appends are inlined into a loop.
 [[gnu::noinline]] std::string between(std::size_t at, const std::string& middle,
-                                      const std::string& quote) {
+                                      const std::string& quote, std::size_t width = 40) {
   std::string out = quote;
-  out.append(at, 'a').append(middle).append(40 - at, 'b').append(quote);
+  out.append(at, 'a').append(middle).append(width - at, 'b').append(quote);
   return out;
 }
 
@@ -127,6 +127,15 @@ TEST_F(JsonBinding, EncodeFindsSpecialBytesAtEveryOffset) {
                                                           {"\xc3\xa9", "\xc3\xa9"},
                                                           {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"}};
   for (const auto& [raw, escaped] : specials) {
+    // Short strings (one block, read past their end) of every length, the special byte anywhere.
+    for (std::size_t width = 0; width < 16; ++width) {
+      for (std::size_t at = 0; at <= width; ++at) {
+        const std::string input = between(at, raw, "", width);
+        EXPECT_EQ(text(eval(rt, "return json.encode(...)", {Value{input}})),
+                  between(at, escaped, "\"", width))
+            << width << " " << at;
+      }
+    }
     for (std::size_t at = 0; at <= 40; ++at) {
       const std::string input = between(at, raw, "");
       EXPECT_EQ(text(eval(rt, "return json.encode(...)", {Value{input}})),
