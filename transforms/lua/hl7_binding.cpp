@@ -1,5 +1,7 @@
 #include "transforms/lua/hl7_binding.h"
 
+#include "transforms/lua/state_extra.h"
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -15,12 +17,26 @@ namespace {
 const char kMessageMeta = 0;
 const char kNodeMeta = 0;
 
+// The metatable remembered for `key` in the state's extra space, nullptr when there is none.
+const void* knownMeta(lua_State* L, const char* key) {
+  const StateExtra* extra = stateExtra(L);
+  if (extra == nullptr) return nullptr;
+  return key == &kMessageMeta ? extra->hl7MessageMeta
+                              : (key == &kNodeMeta ? extra->hl7NodeMeta : nullptr);
+}
+
 void* testUdata(lua_State* L, int index, const char* key) {
   void* p = lua_touserdata(L, index);
   if (!p || lua_type(L, index) != LUA_TUSERDATA || !lua_getmetatable(L, index)) return nullptr;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
-  const bool same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
+  bool same = false;
+  if (const void* meta = knownMeta(L, key)) {
+    same = lua_topointer(L, -1) == meta;  // metatables live as long as the state
+    lua_pop(L, 1);
+  } else {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
   return same ? p : nullptr;
 }
 
@@ -808,7 +824,9 @@ void openHl7(lua_State* L) {
       {"value", nodeValue},       {"raw", nodeRaw}, {"path", nodePathText}, {"rep", nodeRep},
       {"repCount", nodeRepCount}, {"set", nodeSet}, {nullptr, nullptr}};
 
+  StateExtra* extra = stateExtra(L);
   lua_newtable(L);
+  if (extra) extra->hl7MessageMeta = lua_topointer(L, -1);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kMessageMeta);
   lua_newtable(L);
@@ -828,6 +846,7 @@ void openHl7(lua_State* L) {
   lua_pop(L, 1);
 
   lua_newtable(L);
+  if (extra) extra->hl7NodeMeta = lua_topointer(L, -1);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kNodeMeta);
   lua_pushliteral(L, "hl7.node");

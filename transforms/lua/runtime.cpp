@@ -15,6 +15,7 @@
 #include "transforms/lua/helpers.h"
 #include "transforms/lua/hl7_binding.h"
 #include "transforms/lua/json_binding.h"
+#include "transforms/lua/state_extra.h"
 
 namespace sb::transforms {
 
@@ -94,7 +95,10 @@ struct LuaRuntime::Impl {
   std::string errFile;
   int errLine = 0;
 
-  static Impl& of(lua_State* L) { return **static_cast<Impl**>(lua_getextraspace(L)); }
+  // In the state's extra space; its `runtime` points back here.
+  StateExtra extra;
+
+  static Impl& of(lua_State* L) { return *static_cast<Impl*>(stateExtra(L)->runtime); }
 };
 
 namespace {
@@ -614,7 +618,8 @@ LuaRuntime::LuaRuntime(LuaOptions options) : impl_(std::make_unique<Impl>()) {
   lua_State* L = lua_newstate(limitedAlloc, impl_.get());
   if (!L) throw std::runtime_error("cannot create a Lua state (memory limit too small?)");
   impl_->L = L;
-  *static_cast<Impl**>(lua_getextraspace(L)) = impl_.get();
+  impl_->extra.runtime = impl_.get();
+  *static_cast<StateExtra**>(lua_getextraspace(L)) = &impl_->extra;
   // Building the sandbox is the only unprotected Lua code; run it protected so an allocation
   // failure is an exception at construction instead of a panic.
   lua_pushcfunction(L, [](lua_State* S) {

@@ -184,6 +184,13 @@ TEST_F(Hl7Binding, ValuesErrors) {
             "test.lua:1: bad argument #2 to 'values' (string expected, got table)");
   EXPECT_EQ(errorOf(run("local msg = ... local v = msg.values({}, 'PID-3') return v")),
             "test.lua:1: bad argument #1 to 'values' (hl7 message expected, got table)");
+  // Other userdata, ours included, are told apart by their metatable.
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg.values(msg.PID, 'PID-3') return v")),
+            "test.lua:1: bad argument #1 to 'values' (hl7 message expected, got hl7.node)");
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg.values(json.null, 'PID-3') return v")),
+            "test.lua:1: bad argument #1 to 'values' (hl7 message expected, got json.null)");
+  EXPECT_EQ(errorOf(run("local msg = ... local v = msg.PID.value(msg) return v")),
+            "test.lua:1: bad argument #1 to 'value' (hl7 node expected, got hl7.message)");
 }
 
 TEST_F(Hl7Binding, HeaderTable) {
