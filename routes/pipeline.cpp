@@ -205,9 +205,14 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
     // Turn the final value into addressed outputs.
     std::vector<Output> produced;
     std::string error;
-    const auto addJson = [&](const rapidjson::Value& body, const std::vector<std::string>& to) {
-      std::string text =
-          body.IsString() ? std::string(body.GetString(), body.GetStringLength()) : toJson(body);
+    // `whole` is the transform's own text when `body` is the entire output: it is already the
+    // compact encoding (the encoder writes what RapidJSON's Writer would), so it is not written
+    // again.
+    const auto addJson = [&](const rapidjson::Value& body, const std::vector<std::string>& to,
+                             const std::string* whole = nullptr) {
+      std::string text = whole             ? *whole
+                         : body.IsString() ? std::string(body.GetString(), body.GetStringLength())
+                                           : toJson(body);
       if (body.IsObject() && body.HasMember("resourceType") && options_.schemaCheck) {
         if (auto bad = options_.schemaCheck(text)) {
           const auto& type = body["resourceType"];
@@ -229,7 +234,7 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
       rapidjson::Document doc;
       doc.Parse(j->text.c_str(), j->text.size());
       // A list of outputs splits the message; {to = ..., body = ...} addresses one output.
-      const auto handle = [&](const rapidjson::Value& item) {
+      const auto handle = [&](const rapidjson::Value& item, const std::string* whole) {
         if (item.IsObject() && item.HasMember("body")) {
           std::vector<std::string> to = route.destinations;
           if (item.HasMember("to")) {
@@ -252,16 +257,16 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
           }
           addJson(item["body"], to);
         } else {
-          addJson(item, route.destinations);
+          addJson(item, route.destinations, whole);
         }
       };
       if (doc.IsArray()) {
         for (const auto& item : doc.GetArray()) {
-          handle(item);
+          handle(item, nullptr);
           if (!error.empty()) break;
         }
       } else {
-        handle(doc);
+        handle(doc, doc.IsObject() ? &j->text : nullptr);
       }
     } else {
       for (const auto& d : route.destinations) produced.push_back({d, describe(value)});
