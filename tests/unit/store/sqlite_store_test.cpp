@@ -105,6 +105,33 @@ class SqliteStoreTest : public ::testing::Test {
     if (tweak) tweak(o);
     return openSqliteStore(o);
   }
+
+  // In a forked child: submits records 1..count, waits until every one is acknowledged (its
+  // callback ran) while the fold is an hour away, then kill -9s itself. Returns once it died.
+  void acknowledgeUnfoldedThenKill9(int count, std::function<void(Options&)> tweak = {}) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto store = open([&](Options& o) {
+        if (tweak) tweak(o);
+        o.journalFoldDelay = std::chrono::hours(1);
+      });
+      std::atomic<int> acked{0};
+      for (int i = 1; i <= count; ++i) {
+        store->submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
+          if (id) ++acked;
+        });
+      }
+      while (acked.load() < count) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      kill(getpid(), SIGKILL);
+      _exit(1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_GT(std::filesystem::file_size(dir_.path() / "ingest.journal"), 0u);
+  }
+
   test::TempDir dir_;
 };
 
@@ -174,25 +201,9 @@ TEST_F(SqliteStoreTest, CallbackRunsAfterCommit) {
 }
 
 TEST_F(SqliteStoreTest, JournaledMessagesSurviveKill9BeforeTheirFold) {
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Acknowledged (callback ran) but never folded into SQLite before the kill.
-    auto store = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
-    std::atomic<int> acked{0};
-    for (int i = 1; i <= 40; ++i) {
-      store->submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
-        if (id) ++acked;
-      });
-    }
-    while (acked.load() < 40) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    kill(getpid(), SIGKILL);
-    _exit(1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status));
-  ASSERT_GT(std::filesystem::file_size(dir_.path() / "ingest.journal"), 0u);
+  // Acknowledged (callback ran) but never folded into SQLite before the kill.
+  acknowledgeUnfoldedThenKill9(40);
+  if (HasFatalFailure()) return;
   {
     // Before the engine reopens they are only in the journal, and the CLI still finds them.
     auto cli = open([](Options& o) { o.readOnly = true; });
@@ -220,27 +231,8 @@ TEST_F(SqliteStoreTest, JournaledMessagesSurviveKill9BeforeTheirFold) {
 // At durability power each append is synced (fdatasync) before the acknowledgement; the records
 // read back after a kill -9 exactly as at process durability.
 TEST_F(SqliteStoreTest, JournalAtDurabilityPowerSurvivesKill9) {
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    auto store = open([](Options& o) {
-      o.durability = Durability::kPower;
-      o.journalFoldDelay = std::chrono::hours(1);
-    });
-    std::atomic<int> acked{0};
-    for (int i = 1; i <= 25; ++i) {
-      store->submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
-        if (id) ++acked;
-      });
-    }
-    while (acked.load() < 25) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    kill(getpid(), SIGKILL);
-    _exit(1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status));
-  ASSERT_GT(std::filesystem::file_size(dir_.path() / "ingest.journal"), 0u);
+  acknowledgeUnfoldedThenKill9(25, [](Options& o) { o.durability = Durability::kPower; });
+  if (HasFatalFailure()) return;
   auto store = open([](Options& o) { o.durability = Durability::kPower; });
   SearchQuery all;
   all.limit = 100;
