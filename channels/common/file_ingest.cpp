@@ -122,11 +122,10 @@ void ingestFile(std::string_view format, const std::string& channel, IngestSink&
                     result.error = std::move(r.error);
                     const std::string base = fileName.empty() ? std::string("x12") : fileName;
                     for (std::size_t i = 0; i < r.acks.size(); ++i) {
-                      const bool only999 = r.acks[i].find("ST*999*") != std::string::npos ||
-                                           r.acks[i].find("AK1") != std::string::npos;
                       const std::string suffix = r.acks.size() > 1 ? fmt::format(".{}", i + 1) : "";
+                      const bool with999 = i < r.acksWith999.size() && r.acksWith999[i];
                       result.replies.push_back(
-                          {base + suffix + (only999 ? ".999" : ".ta1"), std::move(r.acks[i])});
+                          {base + suffix + (with999 ? ".999" : ".ta1"), std::move(r.acks[i])});
                     }
                     done(std::move(result));
                   });

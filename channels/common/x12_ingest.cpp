@@ -42,6 +42,21 @@ X12Ingest::X12Ingest(std::string channel, IngestSink& sink, x12::Limits limits)
 X12Ingest::Verdict X12Ingest::evaluate(const std::string& channel, const x12::Document& doc,
                                        const x12::AckNumbers& numbers,
                                        const x12::AckOptions& options) {
+  // Consecutive numbers from `numbers`, as one sender would use them.
+  x12::AckNumbers next = numbers;
+  const AckNumbering sequential = [&next](std::size_t, const x12::AckPlan& plan) {
+    const x12::AckNumbers these = next;
+    ++next.interchange;
+    ++next.group;
+    next.firstSet += plan.groups;
+    return these;
+  };
+  return evaluate(channel, doc, sequential, options);
+}
+
+X12Ingest::Verdict X12Ingest::evaluate(const std::string& channel, const x12::Document& doc,
+                                       const AckNumbering& numbering,
+                                       const x12::AckOptions& options) {
   Verdict v;
   v.accepted = doc.usable();
   const std::string_view raw = doc.raw();
@@ -59,7 +74,6 @@ X12Ingest::Verdict X12Ingest::evaluate(const std::string& channel, const x12::Do
     v.records.push_back(std::move(r));
     return v;
   }
-  x12::AckNumbers next = numbers;
   for (std::size_t i = 0; i < doc.interchanges().size(); ++i) {
     const x12::Interchange& ic = doc.interchanges()[i];
     store::InboundRecord r;
@@ -102,12 +116,9 @@ X12Ingest::Verdict X12Ingest::evaluate(const std::string& channel, const x12::Do
       r.error = describe(ErrorCode::kX12PartiallyAccepted, errors);
       v.accepted = false;
     }
-    std::string ack = x12::buildAcknowledgement(doc, i, next, options);
-    if (!ack.empty()) {
-      v.acks.push_back(std::move(ack));
-      ++next.interchange;
-      ++next.group;
-      next.firstSet += plan.groups;
+    if (plan.sendTa1 || plan.groups > 0) {
+      v.acks.push_back(x12::buildAcknowledgement(doc, i, numbering(i, plan), options));
+      v.acksWith999.push_back(plan.groups > 0);
     }
     v.records.push_back(std::move(r));
   }
@@ -121,23 +132,17 @@ void X12Ingest::accept(const std::string& peer, std::string payload, Done done) 
   // Control numbers of our acknowledgements are reserved before the commit, per partner: a
   // number is never handed out twice even if the commit then fails (a gap is allowed, reuse not).
   store::MessageStore& store = sink_.store();
-  std::vector<std::string> acks;
+  const AckNumbering reserved = [&](std::size_t i, const x12::AckPlan& plan) {
+    const std::string partner = x12PartnerKey(doc->interchanges()[i]);
+    x12::AckNumbers n;
+    n.interchange = store.reserveControlNumbers(partner, "ISA", 1);
+    n.group = plan.groups > 0 ? store.reserveControlNumbers(partner, "GS", 1) : 1;
+    n.firstSet = plan.groups > 0 ? store.reserveControlNumbers(partner, "ST", plan.groups) : 1;
+    return n;
+  };
   Verdict verdict;
   try {
-    verdict = evaluate(channel_, *doc, x12::AckNumbers{}, {});
-    if (!verdict.acks.empty()) {
-      verdict.acks.clear();
-      for (std::size_t i = 0; i < doc->interchanges().size(); ++i) {
-        const x12::AckPlan plan = x12::planAck(*doc, i);
-        if (!plan.sendTa1 && plan.groups == 0) continue;
-        const std::string partner = x12PartnerKey(doc->interchanges()[i]);
-        x12::AckNumbers n;
-        n.interchange = store.reserveControlNumbers(partner, "ISA", 1);
-        n.group = plan.groups > 0 ? store.reserveControlNumbers(partner, "GS", 1) : 1;
-        n.firstSet = plan.groups > 0 ? store.reserveControlNumbers(partner, "ST", plan.groups) : 1;
-        acks.push_back(x12::buildAcknowledgement(*doc, i, n));
-      }
-    }
+    verdict = evaluate(channel_, *doc, reserved);
   } catch (const std::exception& e) {
     Result r;
     r.error = fmt::format("{} control numbers: {}", errorInfo(ErrorCode::kStoreCommitFailed).id,
@@ -153,7 +158,8 @@ void X12Ingest::accept(const std::string& peer, std::string payload, Done done) 
   };
   auto pending = std::make_shared<Pending>();
   pending->left = verdict.records.size();
-  pending->result.acks = std::move(acks);
+  pending->result.acks = std::move(verdict.acks);
+  pending->result.acksWith999 = std::move(verdict.acksWith999);
   pending->result.ids.resize(verdict.records.size());
   pending->result.committed = true;
   pending->done = std::move(done);

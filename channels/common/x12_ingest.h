@@ -24,6 +24,7 @@ class X12Ingest {
     bool committed = false;             // every interchange is durable
     std::string error;                  // why not (no PHI)
     std::vector<std::string> acks;      // one acknowledgement interchange per inbound interchange
+    std::vector<bool> acksWith999;      // per ack: it carries a 999 (else it is a TA1 alone)
     std::vector<store::MessageId> ids;  // committed messages, in order
   };
   using Done = std::function<void(Result)>;
@@ -38,10 +39,17 @@ class X12Ingest {
   struct Verdict {
     std::vector<store::InboundRecord> records;
     std::vector<std::string> acks;
-    bool accepted = false;  // every interchange accepted and every set accepted
+    std::vector<bool> acksWith999;  // as in Result
+    bool accepted = false;          // every interchange accepted and every set accepted
   };
   static Verdict evaluate(const std::string& channel, const x12::Document& validated,
                           const x12::AckNumbers& numbers, const x12::AckOptions& options = {});
+  // The same with the control numbers of each acknowledgement from `numbering`, asked once per
+  // interchange that is answered (accept() reserves them in the store there).
+  using AckNumbering =
+      std::function<x12::AckNumbers(std::size_t interchange, const x12::AckPlan& plan)>;
+  static Verdict evaluate(const std::string& channel, const x12::Document& validated,
+                          const AckNumbering& numbering, const x12::AckOptions& options = {});
 
  private:
   std::string channel_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -335,6 +336,32 @@ TEST(SftpFileIngest, FormatsAreKnownOrRefused) {
   TestSink sink(dir.path());
   EXPECT_THROW(ingestFile("csv", "in", sink, "p", "f", "x", [](FileIngestResult) {}),
                std::invalid_argument);
+}
+
+// A reply file is named by what it carries, whatever the interchange's delimiters: ".999" when
+// it holds a 999 (here for an 835 written with '|' and '!'), ".ta1" for a TA1 alone (an ISA
+// rejected for its date).
+TEST(SftpFileIngest, X12RepliesAreNamedByWhatTheyCarry) {
+  test::TempDir dir;
+  TestSink sink(dir.path());
+  const auto ingest = [&](const std::string& name, const std::string& fixture) {
+    std::promise<FileIngestResult> got;
+    ingestFile("x12", "in", sink, "p", name,
+               test::readFile(test::sourceDir() / "fixtures" / "x12" / fixture),
+               [&](FileIngestResult r) { got.set_value(std::move(r)); });
+    return got.get_future().get();
+  };
+  const auto era = ingest("era.x12", "valid/env_pipe_bang.x12");
+  EXPECT_TRUE(era.committed);
+  ASSERT_EQ(era.replies.size(), 1u);
+  EXPECT_EQ(era.replies[0].name, "era.x12.999");
+  EXPECT_THAT(era.replies[0].bytes, HasSubstr("ST|999|"));
+  const auto broken = ingest("broken.x12", "invalid/env_bad_isa_date.x12");
+  EXPECT_TRUE(broken.committed);
+  ASSERT_EQ(broken.replies.size(), 1u);
+  EXPECT_EQ(broken.replies[0].name, "broken.x12.ta1");
+  EXPECT_THAT(broken.replies[0].bytes, HasSubstr("TA1*"));
+  EXPECT_THAT(broken.replies[0].bytes, ::testing::Not(HasSubstr("ST*999*")));
 }
 
 // ---- the channel against sshd ------------------------------------------------------------
