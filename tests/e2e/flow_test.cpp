@@ -2,6 +2,7 @@
 // dead letters reprocessed.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -36,6 +37,27 @@ route "all" {{ from = "in", to = "lab" }}
                      port, downstream, maxAttempts);
 }
 
+// Sends `perConnection` ADT messages on each of `connections` MLLP connections at once, control
+// ids "<prefix><connection>-<nnnn>", each waiting for its ACK; returns how many got AA.
+int sendConcurrently(unsigned short port, char prefix, int connections, int perConnection) {
+  std::vector<std::thread> senders;
+  std::atomic<int> accepted{0};
+  for (int c = 0; c < connections; ++c) {
+    senders.emplace_back([&, c] {
+      mllp::ClientOptions o;
+      o.port = port;
+      mllp::Client client(o);
+      for (int i = 0; i < perConnection; ++i) {
+        const auto ack =
+            hl7::readAck(client.exchange(adtMessage(fmt::format("{}{}-{:04d}", prefix, c, i))));
+        if (ack && ack->code == "AA") ++accepted;
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  return accepted.load();
+}
+
 TEST(EndToEnd, ThousandMessagesOverFourConnectionsAllDeliveredInOrderPerConnection) {
   const auto port = test::freePort();
   Engine engine(fileConfig(port));
@@ -44,22 +66,8 @@ TEST(EndToEnd, ThousandMessagesOverFourConnectionsAllDeliveredInOrderPerConnecti
 
   constexpr int kConnections = 4;
   constexpr int kPerConnection = 250;
-  std::vector<std::thread> senders;
-  std::atomic<int> accepted{0};
-  for (int c = 0; c < kConnections; ++c) {
-    senders.emplace_back([&, c] {
-      mllp::ClientOptions o;
-      o.port = port;
-      mllp::Client client(o);
-      for (int i = 0; i < kPerConnection; ++i) {
-        const auto ack = client.exchange(adtMessage(fmt::format("C{}-{:04d}", c, i)));
-        const auto summary = hl7::readAck(ack);
-        if (summary && summary->code == "AA") ++accepted;
-      }
-    });
-  }
-  for (auto& t : senders) t.join();
-  EXPECT_EQ(accepted.load(), kConnections * kPerConnection);
+  EXPECT_EQ(sendConcurrently(port, 'C', kConnections, kPerConnection),
+            kConnections * kPerConnection);
 
   const auto out = engine.dataDir() / "out";
   ASSERT_TRUE(test::waitFor([&] { return listFiles(out).size() == 1000; }, 60s))
@@ -236,21 +244,8 @@ end
   engine.start();
   constexpr int kConnections = 4;
   constexpr int kPerConnection = 200;
-  std::vector<std::thread> senders;
-  std::atomic<int> accepted{0};
-  for (int c = 0; c < kConnections; ++c) {
-    senders.emplace_back([&, c] {
-      mllp::ClientOptions o;
-      o.port = port;
-      mllp::Client client(o);
-      for (int i = 0; i < kPerConnection; ++i) {
-        const auto ack = hl7::readAck(client.exchange(adtMessage(fmt::format("W{}-{:04d}", c, i))));
-        if (ack && ack->code == "AA") ++accepted;
-      }
-    });
-  }
-  for (auto& t : senders) t.join();
-  ASSERT_EQ(accepted.load(), kConnections * kPerConnection);
+  ASSERT_EQ(sendConcurrently(port, 'W', kConnections, kPerConnection),
+            kConnections * kPerConnection);
   ASSERT_TRUE(test::waitFor(
       [&] { return receiver.count() >= static_cast<std::size_t>(kConnections * kPerConnection); },
       120s))
