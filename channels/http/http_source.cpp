@@ -442,9 +442,10 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
               core_->options.name, core_->options.replyFrom, id_,
               core_->options.replyTimeout.count());
       Respond respond = [self = shared_from_this()](Reply r) { self->finish(std::move(r)); };
+      const RealTimeAnswer answer = realTimeAnswer(ReplyOutcome::kRetrying);
       core_->guarded(respond, [&] {
         respond(core_->coreError(
-            504, core_error::kReceiverTimeout,
+            answer.status, answer.errorCode,
             fmt::format("no reply from '{}' within {} ms; the request is kept as message {} and "
                         "stays queued",
                         core_->options.replyFrom, core_->options.replyTimeout.count(), id_),
@@ -481,36 +482,39 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
     for (const auto& event : d.events) {
       if (event.step != "deliver" || event.subject != target) continue;
       if (event.outcome == "delivered") {
+        const RealTimeAnswer answer = realTimeAnswer(ReplyOutcome::kDelivered);
         core::Envelope e = core_->answerTo(request_.get());
         e.payloadType = realTimeResponseType(request_->payloadType, event.detail);
-        e.errorCode = std::string(core::error::kSuccess);
+        e.errorCode = std::string(answer.errorCode);
         e.payload = event.detail;
         log::at(Level::kDebug, kLog, "[{}] message {}: reply from '{}' ({} bytes)",
                 core_->options.name, id_, target, e.payload.size());
-        return core_->coreReply(200, std::move(e));
+        return core_->coreReply(answer.status, std::move(e));
       }
       if (event.outcome == "dead") {
         // The detail is "<error> | <response>": only the sender's error goes back.
         const std::string error = event.detail.substr(0, event.detail.find(" | "));
+        const RealTimeAnswer answer = realTimeAnswer(ReplyOutcome::kDead);
         return core_->coreError(
-            502, core_error::kReceiverError,
+            answer.status, answer.errorCode,
             fmt::format("'{}' did not answer: {} (message {})", target, printable(error), id_),
             request_.get());
       }
     }
+    const RealTimeAnswer notSent = realTimeAnswer(ReplyOutcome::kNotSent);
     switch (status) {
       case store::MessageStatus::kError:
-        return core_->coreError(502, core_error::kReceiverError,
+        return core_->coreError(notSent.status, notSent.errorCode,
                                 fmt::format("the request ended in error: {} (message {})",
                                             printable(d.message.summary.error), id_),
                                 request_.get());
       case store::MessageStatus::kFiltered:
         return core_->coreError(
-            502, core_error::kReceiverError,
+            notSent.status, notSent.errorCode,
             fmt::format("no route took the request (message {} is filtered)", id_), request_.get());
       case store::MessageStatus::kDelivered:
         return core_->coreError(
-            502, core_error::kReceiverError,
+            notSent.status, notSent.errorCode,
             fmt::format("the request (message {}) was delivered, but not to '{}'", id_, target),
             request_.get());
       case store::MessageStatus::kRouted: {
@@ -518,7 +522,7 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
                                         [&](const auto& q) { return q.destination == target; });
         if (!queued) {
           return core_->coreError(
-              502, core_error::kReceiverError,
+              notSent.status, notSent.errorCode,
               fmt::format("the routes did not send the request (message {}) to '{}'", id_, target),
               request_.get());
         }

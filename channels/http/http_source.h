@@ -19,6 +19,7 @@
 #include <string>
 
 #include "channels/common/connector.h"
+#include "channels/http/core_envelope.h"
 #include "channels/mllp/mllp.h"
 
 namespace sb::channels::http {
@@ -58,6 +59,32 @@ inline constexpr std::string_view kReceiverTimeout = "ReceiverTimeout";  // 504:
 inline constexpr std::string_view kReceiverError = "ReceiverError";      // 502: it will never come
 inline constexpr std::string_view kReceiverBusy = "ReceiverBusy";        // 503: could not store it
 }  // namespace core_error
+
+// How a CORE RealTime request is answered once what became of its reply_from delivery is known.
+// The listener asks with what the store's delivery events say, `switchboard test` with a mocked
+// sender's outcome: one table, so a route test shows what a client would really get.
+enum class ReplyOutcome {
+  kDelivered,  // the destination's response is the Payload
+  kDead,       // the delivery failed for good
+  kRetrying,   // still being retried when reply_timeout_ms ran out
+  kNotSent,    // the routes never sent the request to reply_from (filtered, elsewhere, error)
+};
+struct RealTimeAnswer {
+  unsigned status;
+  std::string_view errorCode;
+};
+constexpr RealTimeAnswer realTimeAnswer(ReplyOutcome outcome) {
+  switch (outcome) {
+    case ReplyOutcome::kDelivered:
+      return {200, core::error::kSuccess};
+    case ReplyOutcome::kRetrying:
+      return {504, core_error::kReceiverTimeout};
+    case ReplyOutcome::kDead:
+    case ReplyOutcome::kNotSent:
+      break;
+  }
+  return {502, core_error::kReceiverError};
+}
 
 class HttpSource final : public Source {
  public:

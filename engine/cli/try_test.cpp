@@ -17,6 +17,7 @@
 
 #include "channels/common/hl7_ingest.h"
 #include "channels/common/inbound.h"
+#include "channels/http/http_source.h"
 #include "engine/cli/cli.h"
 #include "engine/cli/route_mocks.h"
 #include "engine/plan.h"
@@ -254,9 +255,8 @@ struct WantDelivery {
 };
 
 // What the client of a CORE RealTime channel gets once the reply_from destination's sender has
-// decided, as the listener answers (channels/http/http_source.cpp): the delivered response as the
-// Payload (200, Success); a dead delivery 502 ReceiverError; a delivery still being retried 504
-// ReceiverTimeout after reply_timeout_ms.
+// decided: status and error code from channels::http::realTimeAnswer, the table the listener
+// answers by (the delivered response as the Payload; dead 502, still retried 504).
 struct Reply {
   long status = 200;
   std::string coreError = "Success";
@@ -265,21 +265,28 @@ struct Reply {
 };
 
 Reply coreReply(const std::string& replyFrom, const std::vector<channels::SendResult>& outcomes) {
+  using channels::http::ReplyOutcome;
+  const auto answer = [](ReplyOutcome o, std::string payload, std::string why) {
+    const auto a = channels::http::realTimeAnswer(o);
+    return Reply{a.status, std::string(a.errorCode), std::move(payload), std::move(why)};
+  };
   if (outcomes.empty()) {
-    return {502, "ReceiverError", "", fmt::format("the route sends nothing to '{}'", replyFrom)};
+    return answer(ReplyOutcome::kNotSent, "",
+                  fmt::format("the route sends nothing to '{}'", replyFrom));
   }
   const auto& d = outcomes.front();
   switch (d.status) {
     case channels::SendStatus::kOk:
-      return {200, "Success", d.response, ""};
+      return answer(ReplyOutcome::kDelivered, d.response, "");
     case channels::SendStatus::kError:
-      return {502, "ReceiverError", "", fmt::format("'{}' did not answer: {}", replyFrom, d.error)};
+      return answer(ReplyOutcome::kDead, "",
+                    fmt::format("'{}' did not answer: {}", replyFrom, d.error));
     case channels::SendStatus::kRetry:
       break;
   }
-  return {
-      504, "ReceiverTimeout", "",
-      fmt::format("'{}' is retried ({}); no reply within reply_timeout_ms", replyFrom, d.error)};
+  return answer(
+      ReplyOutcome::kRetrying, "",
+      fmt::format("'{}' is retried ({}); no reply within reply_timeout_ms", replyFrom, d.error));
 }
 
 constexpr std::string_view kOutcomes[] = {"delivered", "retry", "dead"};
