@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -31,6 +33,12 @@ SetupLock::SetupLock(const std::filesystem::path& dataDir, Kind kind) {
     const int e = errno;
     ::close(fd_);
     fd_ = -1;
+    if (e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS) {
+      sb::log::at(sb::log::Level::kWarn, "store",
+                  "{} cannot be locked ({}): opening without the setup lock", path.string(),
+                  std::strerror(e));
+      return;
+    }
     throw std::runtime_error(
         fmt::format("store: cannot lock {}: {}", path.string(), std::strerror(e)));
   }

@@ -510,10 +510,10 @@ class SqliteStore final : public MessageStore {
       SetupLock setup(options_.dataDir, SetupLock::Kind::kExclusive);
       main_ = std::make_unique<Db>(options_.dataDir / "main.db", Db::Mode::kCreate);
       configureConnection(*main_, options_.durability, true);
-      mainWal_ = WalTarget{this, 0};
-      sqlite3_wal_hook(main_->handle(), onWalCommit, &mainWal_);
-      migrate(*main_, SchemaTarget::kMain);
     }
+    mainWal_ = WalTarget{this, 0};
+    sqlite3_wal_hook(main_->handle(), onWalCommit, &mainWal_);
+    migrate(*main_, SchemaTarget::kMain);
     prepareMain();
     // The journal's owner is known before reconcile reads the id counter (see reloadMainState).
     if (options_.ingestJournal) {
@@ -1043,10 +1043,10 @@ class SqliteStore final : public MessageStore {
         SetupLock setup(options_.dataDir, SetupLock::Kind::kExclusive);
         p->db = std::make_unique<Db>(path, Db::Mode::kCreate);
         configureConnection(*p->db, options_.durability, true);
-        p->wal = WalTarget{this, day};
-        sqlite3_wal_hook(p->db->handle(), onWalCommit, &p->wal);
-        migrate(*p->db, SchemaTarget::kPartition);
       }
+      p->wal = WalTarget{this, day};
+      sqlite3_wal_hook(p->db->handle(), onWalCommit, &p->wal);
+      migrate(*p->db, SchemaTarget::kPartition);
       Db& d = *p->db;
       p->begin = Stmt(d, "BEGIN IMMEDIATE");
       p->commit = Stmt(d, "COMMIT");

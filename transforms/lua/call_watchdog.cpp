@@ -45,15 +45,17 @@ class CallWatchdog {
 
   void add(CallWatch* watch) {
     std::lock_guard lock(mutex_);
-    watches_.push_back(watch);
-    if (watches_.size() == 1) {
-      runner_ = std::make_unique<Runner>();
-      Runner* runner = runner_.get();
-      runner->thread = std::thread([this, runner] {
+    if (!runner_) {
+      // Started before the watch is listed: if the thread cannot start, nothing has changed.
+      auto runner = std::make_unique<Runner>();
+      Runner* self = runner.get();
+      runner->thread = std::thread([this, self] {
         pthread_setname_np(pthread_self(), "sb-lua-watch");
-        run(*runner);
+        run(*self);
       });
+      runner_ = std::move(runner);
     }
+    watches_.push_back(watch);
   }
 
   void remove(CallWatch* watch) {
@@ -112,9 +114,10 @@ class CallWatchdog {
         if (!w->running_) continue;
         anyRunning = true;
         tick = std::min(tick, w->delay_);
-        if (!w->signalled_ && now >= w->deadline_) {
-          // The thread cannot leave the call (end() takes this mutex) while it is signalled.
-          w->signalled_ = true;
+        if (now >= w->deadline_ && !w->counting_.load(std::memory_order_relaxed)) {
+          // Sent again each tick until the hook has run. The thread cannot leave the call (end()
+          // takes this mutex) while it is signalled, so it still exists; the signal itself may
+          // arrive after the call ended, where the handler finds nothing armable.
           pthread_kill(w->thread_, CallWatch::signalNumber());
         }
       }
@@ -123,6 +126,8 @@ class CallWatchdog {
         wake_.wait_for(lock, std::max(tick, kMinTick), [&self] { return self.stop; });
       } else {
         wake_.wait(lock, [this, &self] { return self.stop || wakeRequested_; });
+        // A stopping thread leaves the request to the thread that replaces it.
+        if (self.stop) break;
         wakeRequested_ = false;
       }
     }
@@ -150,15 +155,18 @@ CallWatch::~CallWatch() {
 }
 
 void CallWatch::begin(std::chrono::microseconds delay) {
+  if (depth_++ > 0) return;  // nested in a call of this watch: part of that call
+  counting_.store(false, std::memory_order_relaxed);
   // Armable before it is visible as running: a signal sent as soon as the watchdog sees the call
-  // must find the handler ready, or the call would never be interrupted.
+  // must find the handler ready. The fences keep these writes, which the handler reads, in order
+  // with respect to it.
   previous_ = tActive;
   tActive = this;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   armable_.store(true, std::memory_order_release);
   {
     std::lock_guard lock(mutex_);
     running_ = true;
-    signalled_ = false;
     thread_ = pthread_self();
     delay_ = std::clamp(delay, kMinTick, kMaxTick);
     deadline_ = std::chrono::steady_clock::now() + delay;
@@ -167,11 +175,13 @@ void CallWatch::begin(std::chrono::microseconds delay) {
 }
 
 void CallWatch::end() {
+  if (--depth_ > 0) return;
   {
     std::lock_guard lock(mutex_);
     running_ = false;
   }
   armable_.store(false, std::memory_order_release);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   tActive = previous_;
 }
 

@@ -31,10 +31,15 @@ class CallWatch {
   CallWatch& operator=(const CallWatch&) = delete;
 
   // The calling thread starts a call: `arm` runs on it once the call has lasted `delay` (give or
-  // take the watchdog's tick, which is the delay itself, at least 200 µs and at most 10 ms).
+  // take the watchdog's tick, which is the delay itself, at least 200 µs and at most 10 ms), and
+  // again at every tick until confirmCounting() says that what it armed has taken effect (a
+  // signal can be refused when the queue of real-time signals is full, or land at a moment the
+  // interpreter undoes it). A call nested in a watched call on the same watch is part of it.
   void begin(std::chrono::microseconds delay);
   // The call is over; `arm` will not run for it any more.
   void end();
+  // Called on the calling thread by what `arm` installed (the count hook) when it runs.
+  void confirmCounting() { counting_.store(true, std::memory_order_relaxed); }
 
   // The signal the watchdog sends (a real-time signal, installed with SA_RESTART).
   static int signalNumber();
@@ -47,13 +52,15 @@ class CallWatch {
   void* context_;
   std::mutex mutex_;  // guards the fields below against the watchdog thread
   bool running_ = false;
-  bool signalled_ = false;
   pthread_t thread_{};
   std::chrono::steady_clock::time_point deadline_;
   std::chrono::microseconds delay_{0};
   // Read by the signal handler, which takes no lock.
   std::atomic<bool> armable_{false};
-  CallWatch* previous_ = nullptr;  // the watch of an enclosing call on the same thread
+  std::atomic<bool> counting_{false};  // confirmCounting() since begin()
+  // Owner thread only.
+  int depth_ = 0;                  // nested begin() on this watch
+  CallWatch* previous_ = nullptr;  // the watch of an enclosing call of another runtime
 };
 
 }  // namespace sb::transforms

@@ -167,6 +167,7 @@ void armBudget(void* context);
 
 void countHook(lua_State* L, lua_Debug* ar) {
   Impl& impl = Impl::of(L);
+  if (impl.watch) impl.watch->confirmCounting();
   const LuaLimits& limits = impl.options.limits;
   char what[96];
   if (!impl.exhausted) {
@@ -615,6 +616,10 @@ LuaRuntime::LuaRuntime(LuaOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->files.folders = impl_->options.scriptFolders;
   impl_->files.maxBytes = impl_->options.limits.maxScriptFileBytes;
+  // The watch first: if it cannot be set up, there is no Lua state to leak.
+  if (impl_->options.limits.countAfter.count() > 0) {
+    impl_->watch = std::make_unique<CallWatch>(armBudget, impl_.get());
+  }
   lua_State* L = lua_newstate(limitedAlloc, impl_.get());
   if (!L) throw std::runtime_error("cannot create a Lua state (memory limit too small?)");
   impl_->L = L;
@@ -631,9 +636,6 @@ LuaRuntime::LuaRuntime(LuaOptions options) : impl_(std::make_unique<Impl>()) {
     lua_close(L);
     impl_->L = nullptr;
     throw std::runtime_error("cannot create the Lua sandbox: " + message);
-  }
-  if (impl_->options.limits.countAfter.count() > 0) {
-    impl_->watch = std::make_unique<CallWatch>(armBudget, impl_.get());
   }
 }
 
@@ -662,8 +664,9 @@ namespace {
 // Installs the counting hook; the watch calls it from its signal handler on the calling thread.
 void armBudget(void* context) {
   Impl* impl = static_cast<Impl*>(context);
-  // lua_sethook also restarts the count, which is what makes the budget per call.
-  lua_sethook(impl->L, countHook, LUA_MASKCOUNT, impl->hookPeriod);
+  // lua_sethook also restarts the count, which is what makes the budget per call. Once the
+  // budget is spent the hook runs on every instruction (see countHook).
+  lua_sethook(impl->L, countHook, LUA_MASKCOUNT, impl->exhausted ? 1 : impl->hookPeriod);
 }
 
 void startBudget(Impl& impl) {

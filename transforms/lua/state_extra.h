@@ -15,7 +15,8 @@ struct StateExtra {
   const void* hl7NodeMeta = nullptr;
 };
 
-// The state's StateExtra; nullptr for a state a LuaRuntime did not create.
+// The state's StateExtra. Only for states a LuaRuntime created (it fills the extra space before
+// anything runs); Lua leaves the extra space of other states uninitialised.
 inline StateExtra* stateExtra(lua_State* L) {
   return *static_cast<StateExtra**>(lua_getextraspace(L));
 }
