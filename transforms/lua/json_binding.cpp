@@ -145,46 +145,8 @@ struct LuaHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LuaHandler> 
   }
 };
 
-// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool validUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int extra = 0;
-    std::uint32_t cp = 0;
-    if (c >= 0xc2 && c <= 0xdf) {
-      extra = 1;
-      cp = c & 0x1fu;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      extra = 2;
-      cp = c & 0x0fu;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      extra = 3;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + static_cast<std::size_t>(extra) >= s.size()) return false;
-    for (int k = 1; k <= extra; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3fu);
-    }
-    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += static_cast<std::size_t>(extra) + 1;
-  }
-  return true;
-}
-
 // Length of the well-formed UTF-8 sequence starting at s[0] (a byte >= 0x80), 0 when it is not
-// one: no overlong forms, no surrogates, nothing above U+10FFFF (as validUtf8).
+// one: no overlong forms, no surrogates, nothing above U+10FFFF.
 std::size_t utf8SequenceLength(const unsigned char* s, std::size_t left) {
   const unsigned c = s[0];
   if (c >= 0xc2 && c <= 0xdf) return left >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
@@ -203,6 +165,22 @@ std::size_t utf8SequenceLength(const unsigned char* s, std::size_t left) {
     return 4;
   }
   return 0;
+}
+
+// Well-formed UTF-8 (for the indented writer, whose strings are not checked while escaping).
+bool validUtf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (s[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t n = utf8SequenceLength(s + i, text.size() - i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
 }
 
 #ifdef __SSE2__
@@ -230,10 +208,11 @@ __attribute__((no_sanitize_address)) inline __m128i loadBlockMayOverread(const u
 
 // Compact JSON straight into a std::string, for the encoder's hot path (every transform output
 // goes through it). It writes exactly what rapidjson::Writer writes — the same escapes (\b \t
-// \n \f \r, \uXXXX in upper case for other control characters, \" and \\), RapidJSON's own
-// shortest double form — checks UTF-8 in the same pass as escaping, and hands its buffer over
-// instead of copying it. One flag replaces RapidJSON's level stack: a comma is due before a
-// value or key whenever something was written at the same level since the last opening bracket.
+// \n \f \r; other control characters as \u00 and two upper-case hex digits; \" and \\),
+// RapidJSON's own shortest double form — checks UTF-8 in the same pass as escaping, and hands its
+// buffer over instead of copying it. One flag replaces RapidJSON's level stack: a comma is due
+// before a value or key whenever something was written at the same level since the last opening
+// bracket.
 class CompactJsonWriter {
  public:
   static constexpr bool kChecksUtf8 = true;
@@ -297,8 +276,8 @@ class CompactJsonWriter {
     return true;
   }
 
-  // What each byte needs: 0 copy, 1 a short escape (its letter in kShortEscape), 2 \u00XX,
-  // 3 the start (or a stray part) of a multi-byte UTF-8 sequence to check.
+  // What each byte needs: 0 copy, 1 a two-character escape (shortEscape()), 2 the six-character
+  // \u00 form, 3 the start (or a stray part) of a multi-byte UTF-8 sequence to check.
   static constexpr std::array<std::uint8_t, 256> kByteClass = [] {
     std::array<std::uint8_t, 256> t{};
     for (int c = 0; c < 0x20; ++c) t[c] = 2;
@@ -327,8 +306,8 @@ class CompactJsonWriter {
   bool quoted(const char* text, std::size_t len, bool key) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     const auto* s = reinterpret_cast<const unsigned char*>(text);
-    // Worst case: every byte a \u00XX escape, plus comma, quotes and the key's colon; at least
-    // room for the 16-byte stores below.
+    // Worst case: every byte a six-character \u00 escape, plus comma, quotes and the key's colon;
+    // at least room for the 16-byte stores below.
     char* const begin = room(std::max<std::size_t>(len * 6, 16) + 4);
     char* p = begin;
     if (comma_) *p++ = ',';

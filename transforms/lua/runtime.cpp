@@ -680,8 +680,7 @@ void startBudget(Impl& impl) {
       limit < static_cast<std::uint64_t>(kHookPeriod) ? static_cast<int>(limit) : kHookPeriod;
   if (impl.hookPeriod < 1) impl.hookPeriod = 1;
   if (impl.watch) {
-    lua_sethook(impl.L, nullptr, 0, 0);  // left by an earlier call that ran long
-    impl.watch->begin(impl.options.limits.countAfter);
+    impl.watch->begin(impl.options.limits.countAfter);  // endBudget() left no hook behind
   } else {
     armBudget(&impl);
   }
