@@ -43,6 +43,9 @@ struct Options {
   // commit goes straight into SQLite.
   bool ingestJournal = true;
   std::chrono::milliseconds journalFoldDelay{50};  // the longest a journaled message waits
+  // The journal is two files taking turns; appends move to the other one past this size, and a
+  // file is emptied once everything in it is folded.
+  std::uint64_t journalRotateBytes = 4u << 20;
 };
 
 enum class MessageStatus {

@@ -5,8 +5,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <limits>
+#include <stdexcept>
 #include <system_error>
 
 namespace sb::store::sqlite {
@@ -110,31 +114,77 @@ std::vector<std::pair<MessageId, InboundRecord>> decodeAll(const std::string& da
   return out;
 }
 
+// The records of both files in one list ordered by id. Each file is in id order already; the
+// files take turns, so one file's records all precede or all follow a run of the other's.
+std::vector<std::pair<MessageId, InboundRecord>> byId(
+    std::vector<std::pair<MessageId, InboundRecord>> a,
+    std::vector<std::pair<MessageId, InboundRecord>> b) {
+  std::vector<std::pair<MessageId, InboundRecord>> out;
+  out.reserve(a.size() + b.size());
+  std::merge(std::make_move_iterator(a.begin()), std::make_move_iterator(a.end()),
+             std::make_move_iterator(b.begin()), std::make_move_iterator(b.end()),
+             std::back_inserter(out),
+             [](const auto& x, const auto& y) { return x.first < y.first; });
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::filesystem::path> IngestJournal::paths(const std::filesystem::path& dataDir) {
+  return {dataDir / "ingest.journal", dataDir / "ingest.journal.1"};
+}
 
 std::unique_ptr<IngestJournal> IngestJournal::open(const std::filesystem::path& dataDir,
                                                    bool syncEachAppend) {
-  const auto path = dataDir / "ingest.journal";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) fail("store: cannot open", path);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int e = errno;
-    ::close(fd);
-    if (e == EWOULDBLOCK) return nullptr;  // another process owns it
-    errno = e;
-    fail("store: cannot lock", path);
+  const auto files = paths(dataDir);
+  Segment segments[2];
+  // The lock on the first file says who owns both.
+  for (int i = 0; i < 2; ++i) {
+    Segment& s = segments[i];
+    s.path = files[static_cast<std::size_t>(i)];
+    s.fd = ::open(s.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (s.fd < 0) {
+      const int e = errno;
+      if (i == 1) ::close(segments[0].fd);
+      errno = e;
+      fail("store: cannot open", s.path);
+    }
+    if (i == 0 && ::flock(s.fd, LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      ::close(s.fd);
+      if (e == EWOULDBLOCK) return nullptr;  // another process owns it
+      errno = e;
+      fail("store: cannot lock", s.path);
+    }
   }
-  return std::unique_ptr<IngestJournal>(new IngestJournal(path, fd, syncEachAppend));
+  if (syncEachAppend) {
+    // Both names must survive a power loss before a record is acknowledged from either file.
+    const int dir = ::open(dataDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      ::fsync(dir);
+      ::close(dir);
+    }
+  }
+  return std::unique_ptr<IngestJournal>(
+      new IngestJournal(std::move(segments[0]), std::move(segments[1]), syncEachAppend));
 }
 
-IngestJournal::IngestJournal(std::filesystem::path path, int fd, bool sync)
-    : path_(std::move(path)), fd_(fd), sync_(sync) {
-  const off_t end = ::lseek(fd_, 0, SEEK_END);
-  bytes_ = end > 0 ? static_cast<std::uint64_t>(end) : 0;
+IngestJournal::IngestJournal(Segment first, Segment second, bool sync)
+    : segments_{std::move(first), std::move(second)}, sync_(sync) {
+  for (Segment& s : segments_) {
+    const off_t end = ::lseek(s.fd, 0, SEEK_END);
+    s.bytes = end > 0 ? static_cast<std::uint64_t>(end) : 0;
+    // What a previous owner left is not known to be folded until the store replays it and
+    // calls reset().
+    s.lastId = s.bytes > 0 ? std::numeric_limits<MessageId>::max() : 0;
+  }
+  active_ = segments_[0].bytes > 0 || segments_[1].bytes == 0 ? 0 : 1;
 }
 
 IngestJournal::~IngestJournal() {
-  if (fd_ >= 0) ::close(fd_);
+  for (Segment& s : segments_) {
+    if (s.fd >= 0) ::close(s.fd);
+  }
 }
 
 void IngestJournal::encode(MessageId id, const InboundRecord& r, std::string& out) {
@@ -155,6 +205,9 @@ void IngestJournal::encode(MessageId id, const InboundRecord& r, std::string& ou
 }
 
 void IngestJournal::append(const std::vector<Entry>& entries) {
+  if (broken_)
+    throw std::runtime_error("store: the ingest journal is unusable after a failed append");
+  if (entries.empty()) return;
   // One buffer for the life of the journal: a batch is encoded without allocating once the
   // buffer has grown to the usual batch size. Large batches do not keep their memory.
   std::string& buf = buffer_;
@@ -164,52 +217,89 @@ void IngestJournal::append(const std::vector<Entry>& entries) {
   for (const auto& [id, r] : entries) size += kHeaderBytes + 64 + r->raw.size() + 256;
   buf.reserve(size);
   for (const auto& [id, r] : entries) encode(id, *r, buf);
+  Segment& s = segments_[active_];
   const char* p = buf.data();
   std::size_t left = buf.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd_, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("store: cannot append to", path_);
+  try {
+    while (left > 0) {
+      const ssize_t n = ::write(s.fd, p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail("store: cannot append to", s.path);
+      }
+      p += n;
+      left -= static_cast<std::size_t>(n);
     }
-    p += n;
-    left -= static_cast<std::size_t>(n);
+    if (sync_ && ::fdatasync(s.fd) != 0) fail("store: cannot sync", s.path);
+  } catch (...) {
+    // Cut the torn batch off: records appended later must not sit behind it, where a replay
+    // (which stops at the first torn record) would never reach them.
+    const int e = errno;
+    if (::ftruncate(s.fd, static_cast<off_t>(s.bytes)) != 0) broken_ = true;
+    errno = e;
+    throw;
   }
-  bytes_ += buf.size();
-  if (sync_ && ::fdatasync(fd_) != 0) fail("store: cannot sync", path_);
+  s.bytes += buf.size();
+  s.lastId = std::max(s.lastId, entries.back().first);
 }
 
 std::vector<std::pair<MessageId, InboundRecord>> IngestJournal::readAll() const {
-  return decodeAll(readWhole(fd_, path_));
+  auto out = decodeAll(readWhole(segments_[0].fd, segments_[0].path));
+  auto second = decodeAll(readWhole(segments_[1].fd, segments_[1].path));
+  return byId(std::move(out), std::move(second));
 }
 
 std::vector<std::pair<MessageId, InboundRecord>> IngestJournal::readFile(
     const std::filesystem::path& dataDir) {
-  const auto path = dataDir / "ingest.journal";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return {};
-    fail("store: cannot open", path);
-  }
-  std::string data;
-  try {
-    data = readWhole(fd, path);
-  } catch (...) {
+  std::vector<std::pair<MessageId, InboundRecord>> files[2];
+  int i = 0;
+  for (const auto& path : paths(dataDir)) {
+    std::vector<std::pair<MessageId, InboundRecord>>& out = files[i++];
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      fail("store: cannot open", path);
+    }
+    std::string data;
+    try {
+      data = readWhole(fd, path);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
     ::close(fd);
-    throw;
+    out = decodeAll(data);
   }
-  ::close(fd);
-  return decodeAll(data);
+  return byId(std::move(files[0]), std::move(files[1]));
+}
+
+void IngestJournal::empty(Segment& s) {
+  if (::ftruncate(s.fd, 0) != 0) fail("store: cannot truncate", s.path);
+  s.bytes = 0;
+  s.lastId = 0;
+}
+
+void IngestJournal::release(MessageId foldedThrough) {
+  for (Segment& s : segments_) {
+    if (s.bytes == 0 || s.lastId > foldedThrough) continue;
+    // The file being appended to is emptied only once it is worth it, not after every fold.
+    if (&s == &segments_[active_] && s.bytes < rotateBytes_) continue;
+    empty(s);
+  }
+  const int other = 1 - active_;
+  if (segments_[active_].bytes >= rotateBytes_ && segments_[other].bytes == 0) active_ = other;
 }
 
 void IngestJournal::reset() {
-  if (::ftruncate(fd_, 0) != 0) fail("store: cannot truncate", path_);
-  bytes_ = 0;
+  for (Segment& s : segments_) empty(s);
+  active_ = 0;
 }
 
 void IngestJournal::removeFile() {
-  std::error_code ignored;
-  std::filesystem::remove(path_, ignored);
+  for (Segment& s : segments_) {
+    std::error_code ignored;
+    std::filesystem::remove(s.path, ignored);
+  }
 }
 
 }  // namespace sb::store::sqlite

@@ -15,6 +15,12 @@
 //
 // One process owns the journal (an exclusive flock); a second store instance on the same data
 // directory (the CLI) finds it locked and commits straight into SQLite instead.
+//
+// The journal is two files, `ingest.journal` and `ingest.journal.1`, appended to in turns: the
+// owner appends while the store folds concurrently, so under steady load there is never a
+// moment when everything appended is folded. When the file being appended to has grown past
+// the rotation size and the other one is empty, appends move to the other file; a file is
+// emptied once every record in it is folded (release()). A replay reads both, by id.
 #pragma once
 
 #include <cstdint>
@@ -39,32 +45,54 @@ class IngestJournal {
   IngestJournal& operator=(const IngestJournal&) = delete;
 
   using Entry = std::pair<MessageId, const InboundRecord*>;
-  // Appends the records with one write (and one fdatasync when syncing). Throws
-  // std::system_error; a failed append may leave a torn record, which a replay ignores and the
-  // next reset() removes.
+  // Appends the records (ids ascending, above every id appended before) with one write, and one
+  // fdatasync when syncing. Throws std::system_error; a failed append is cut off again, so the
+  // records after it are not hidden behind a torn one at replay. When even that fails the
+  // journal is broken() and must not be appended to any more.
   void append(const std::vector<Entry>& entries);
-  // Every intact record, oldest first; reading stops at the first torn or corrupt one.
+  bool broken() const { return broken_; }
+  // Every intact record of both files, ordered by id; reading a file stops at its first torn or
+  // corrupt record.
   std::vector<std::pair<MessageId, InboundRecord>> readAll() const;
   // The same for a process that does not own the journal (the CLI reading next to the engine):
-  // no lock, nothing changed; an absent file reads as empty.
+  // no lock, nothing changed; absent files read as empty.
   static std::vector<std::pair<MessageId, InboundRecord>> readFile(
       const std::filesystem::path& dataDir);
-  // Empties the file once everything in it is in the store.
+  // Tells the journal that every record with an id up to `foldedThrough` is in the store: a
+  // file holding only such records is emptied (the one being appended to only once it is past
+  // the rotation size), and appends move to the other file when this one is past it. Throws
+  // std::system_error when a file cannot be emptied (harmless: a replay skips folded records).
+  void release(MessageId foldedThrough);
+  // Empties both files (everything in them is in the store).
   void reset();
-  // Bytes appended since the last reset.
-  std::uint64_t bytes() const { return bytes_; }
-  // Removes the file (clean shutdown with everything folded); the lock goes with the close.
+  // Bytes in both files.
+  std::uint64_t bytes() const { return segments_[0].bytes + segments_[1].bytes; }
+  // Removes the files (clean shutdown with everything folded); the lock goes with the close.
   void removeFile();
+
+  // Size past which appends move to the other file, and past which a fully folded file is
+  // emptied. Tests make it small.
+  void setRotateBytes(std::uint64_t bytes) { rotateBytes_ = bytes; }
 
   // The record encoding, exposed for tests.
   static void encode(MessageId id, const InboundRecord& record, std::string& out);
 
  private:
-  IngestJournal(std::filesystem::path path, int fd, bool sync);
-  std::filesystem::path path_;
-  int fd_ = -1;
+  struct Segment {
+    std::filesystem::path path;
+    int fd = -1;
+    std::uint64_t bytes = 0;
+    MessageId lastId = 0;  // the highest id in the file; 0 when it holds none
+  };
+  IngestJournal(Segment first, Segment second, bool sync);
+  void empty(Segment& s);
+  static std::vector<std::filesystem::path> paths(const std::filesystem::path& dataDir);
+
+  Segment segments_[2];
+  int active_ = 0;  // the file appends go to
   bool sync_ = false;
-  std::uint64_t bytes_ = 0;
+  bool broken_ = false;
+  std::uint64_t rotateBytes_ = 4u * 1024 * 1024;
   static constexpr std::size_t kKeptBufferBytes = 4u * 1024 * 1024;
   std::string buffer_;  // append()'s encoding buffer, reused
 };

@@ -13,9 +13,11 @@
 //  * Reads use a pool of read contexts, each with its own connections.
 //  * X12 control numbers live in main.db too and go through the same writer, but commit in
 //    batches of their own with a full sync (see executeControlNumbers).
-//  * Inbound messages are first appended to the ingest journal (ingest_journal.h) and
-//    acknowledged from there; the writer folds them into SQLite in large transactions every
-//    few milliseconds, before any other work, and whenever a reader of this process asks.
+//  * Inbound messages are first appended to the ingest journal (ingest_journal.h) by a thread
+//    of its own and acknowledged from there; the writer folds them into SQLite in large
+//    transactions every few milliseconds, before any other work, and whenever a reader of this
+//    process asks. The journal thread takes its message ids from blocks the writer reserves in
+//    main.db, so acknowledgements never wait for a fold or any other SQLite work.
 #include "store/sqlite/sqlite_store.h"
 #include <pthread.h>
 
@@ -80,13 +82,11 @@ constexpr std::chrono::milliseconds kCheckpointPause{500};
 // before a commit writes them anyway (see SqliteStore::catalogMustBeWritten).
 constexpr MessageId kCatalogLag = 4096;
 // Ingest journal: journaled messages are folded into SQLite at the latest after
-// Options::journalFoldDelay, or as soon as kFoldRecords / kFoldBytes wait. The file is emptied
-// after a fold once it holds kJournalResetBytes. Ids are reserved in main.db in blocks of kIdBlock,
-// so another process writing the same directory (the CLI) never hands out an id the journal already
-// used.
+// Options::journalFoldDelay, or as soon as kFoldRecords / kFoldBytes wait. Ids are reserved in
+// main.db in blocks of kIdBlock for the journal thread, so another process writing the same
+// directory (the CLI) never hands out an id the journal already used.
 constexpr std::size_t kFoldRecords = 4096;
 constexpr std::size_t kFoldBytes = 16u << 20;
-constexpr std::uint64_t kJournalResetBytes = 4u << 20;
 constexpr MessageId kIdBlock = 65536;
 constexpr std::chrono::seconds kFoldRetry{1};
 
@@ -450,7 +450,8 @@ struct Work {
     kReprocessDead,
     kRetention,
     kControlNumbers,
-    kFold,  // fold the ingest journal into SQLite now (a reader wants to see everything)
+    kFold,        // fold the ingest journal into SQLite now (a reader wants to see everything)
+    kReserveIds,  // reserve a block of kIdBlock message ids for the journal thread
   };
   Kind kind = Kind::kIngest;
   bool journaled = false;  // kIngest: acknowledged from the journal, id already assigned
@@ -518,6 +519,7 @@ class SqliteStore final : public MessageStore {
     // The journal's owner is known before reconcile reads the id counter (see reloadMainState).
     if (options_.ingestJournal) {
       journal_ = IngestJournal::open(options_.dataDir, options_.durability == Durability::kPower);
+      if (journal_) journal_->setRotateBytes(options_.journalRotateBytes);
       if (!journal_) {
         sb::log::at(sb::log::Level::kInfo, kLog,
                     "the ingest journal of {} is held by another process (an engine, or a "
@@ -536,6 +538,12 @@ class SqliteStore final : public MessageStore {
       pthread_setname_np(pthread_self(), "sb-writer");
       writerLoop();
     });
+    if (journal_) {
+      journalThread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "sb-journal");
+        journalLoop();
+      });
+    }
   }
 
   ~SqliteStore() override { close(); }
@@ -546,7 +554,7 @@ class SqliteStore final : public MessageStore {
     w.kind = Work::Kind::kIngest;
     w.record = std::move(record);
     w.done = std::move(done);
-    if (!enqueue(w)) {
+    if (!(journals(w) ? enqueueJournal(w) : enqueue(w))) {
       if (w.done) w.done(std::nullopt, unavailableReason());
     }
   }
@@ -786,6 +794,14 @@ class SqliteStore final : public MessageStore {
 
   void close() override {
     std::lock_guard closing(closeMutex_);
+    // The journal thread goes first: it appends and hands over what it was given (asking the
+    // writer for ids or handing work to it on the way), then the writer folds everything.
+    {
+      std::lock_guard lock(journalMutex_);
+      journalClosed_ = true;
+    }
+    journalCv_.notify_all();
+    if (journalThread_.joinable()) journalThread_.join();
     {
       std::lock_guard lock(mutex_);
       if (closed_) return;
@@ -1200,8 +1216,8 @@ class SqliteStore final : public MessageStore {
       it->second.minId = std::min(it->second.minId, c->int64(0));
       it->second.maxId = std::max(it->second.maxId, c->int64(1));
     }
-    // Journaled ids not folded yet are in no file: never go back below them.
-    nextId_ = std::max(next, journalNext_);
+    // The counter only moves forward: ids the journal thread took may be in no file yet.
+    raiseNextId(next);
   }
 
   // Whether this batch must write the catalog and the id counter to main.db. Appending to the
@@ -1235,7 +1251,7 @@ class SqliteStore final : public MessageStore {
           .bind(4, r.maxId)
           .run();
     }
-    setNextId_.reset().bind(1, nextId_).run();
+    setNextId_.reset().bind(1, nextId_.load(std::memory_order_relaxed)).run();
   }
 
   void commitAll() {
@@ -1297,6 +1313,9 @@ class SqliteStore final : public MessageStore {
         break;  // runs in batches of its own, see executeControlNumbers
       case Work::Kind::kFold:
         break;  // the writer loop folds before a batch
+      case Work::Kind::kReserveIds:
+        w.result = static_cast<std::size_t>(reserveIdBlock());
+        break;
     }
   }
 
@@ -1305,7 +1324,8 @@ class SqliteStore final : public MessageStore {
     const int day = utcDay(r.receivedAt);
     WritePartition* p = openPartition(day, true);
     beginPartition(*p);
-    const MessageId id = w.journaled ? w.assignedId : nextId_;
+    const MessageId id =
+        w.journaled ? w.assignedId : nextId_.fetch_add(1, std::memory_order_relaxed);
     const MessageStatus status =
         r.status == MessageStatus::kRejected ? MessageStatus::kRejected : MessageStatus::kReceived;
     p->insertMessage.reset()
@@ -1327,7 +1347,6 @@ class SqliteStore final : public MessageStore {
     if (status == MessageStatus::kReceived) {
       insertToRoute_.reset().bind(1, id).bind(2, std::int64_t{0}).run();
     }
-    if (!w.journaled) ++nextId_;
     auto [it, inserted] = catalog_.try_emplace(day, Range{id, id});
     if (!inserted) {
       it->second.minId = std::min(it->second.minId, id);
@@ -1585,7 +1604,7 @@ class SqliteStore final : public MessageStore {
               it->second.minId = std::min(it->second.minId, c->int64(0));
               it->second.maxId = std::max(it->second.maxId, c->int64(1));
             }
-            nextId_ = std::max(nextId_, it->second.maxId + 1);
+            raiseNextId(it->second.maxId + 1);
             dirtyDays_.insert(day);
           }
         }
@@ -1612,7 +1631,7 @@ class SqliteStore final : public MessageStore {
             .bind(4, r.maxId)
             .run();
       }
-      setNextId_.reset().bind(1, nextId_).run();
+      setNextId_.reset().bind(1, nextId_.load(std::memory_order_relaxed)).run();
       dirtyDays_.clear();
       mainCommit_.reset().run();
       persisted_ = catalog_;
@@ -1625,7 +1644,7 @@ class SqliteStore final : public MessageStore {
       throw;
     }
     sb::log::at(sb::log::Level::kInfo, kLog, "store open at {}: {} partition(s), next id {}",
-                options_.dataDir.string(), catalog_.size(), nextId_);
+                options_.dataDir.string(), catalog_.size(), nextId_.load());
   }
 
   // ---------------------------------------------------------------- checkpoints
@@ -1690,16 +1709,19 @@ class SqliteStore final : public MessageStore {
       bool closing = false;
       {
         std::unique_lock lock(mutex_);
+        takeHandoff();
         if (queue_.empty()) {
           writerIdle_ = true;
+          const auto ready = [&] { return !queue_.empty() || closed_ || foldWanted_; };
           if (unfolded_.empty()) {
-            cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+            cv_.wait(lock, ready);
           } else {
             // Journaled messages wait at most the fold delay for their fold.
-            cv_.wait_until(lock, foldDeadline_, [&] { return !queue_.empty() || closed_; });
+            cv_.wait_until(lock, foldDeadline_, ready);
           }
           writerIdle_ = false;
           wasBusy = false;
+          takeHandoff();
         }
         closing = closed_ && queue_.empty();
         // Work that arrived while we were committing is taken at once (the batch filled by
@@ -1710,6 +1732,7 @@ class SqliteStore final : public MessageStore {
           cv_.wait_for(lock, options_.maxCommitDelay,
                        [&] { return queuedWeight_ >= maxBatch_ || closed_; });
           writerGathering_ = false;
+          takeHandoff();
         }
         std::size_t weight = 0;
         while (!queue_.empty() && weight < maxBatch_) {
@@ -1734,10 +1757,9 @@ class SqliteStore final : public MessageStore {
         return;
       }
       wasBusy = !batch.empty();
-      journalIngests(batch);
-      // Everything journaled is folded before other work (what is left in the batch), so
-      // routing, delivery, reprocess and retention always see every acknowledged message, and
-      // ids reach SQLite in ascending order.
+      // Everything journaled is folded before other work, so routing, delivery, reprocess and
+      // retention always see every acknowledged message, and a message committed directly
+      // (rejected input, or the journal failing) lands after every journaled one before it.
       const bool foldRequested = !batch.empty();
       if (!unfolded_.empty() &&
           (foldRequested || unfolded_.size() >= kFoldRecords || unfoldedBytes_ >= kFoldBytes ||
@@ -1764,97 +1786,213 @@ class SqliteStore final : public MessageStore {
     }
   }
 
+  // Moves what the journal thread acknowledged into unfolded_ (writer thread, under mutex_).
+  void takeHandoff() {
+    foldWanted_ = false;
+    if (handoff_.empty()) return;
+    if (unfolded_.empty()) {
+      foldDeadline_ = std::chrono::steady_clock::now() + options_.journalFoldDelay;
+    }
+    for (Work& w : handoff_) {
+      unfoldedBytes_ += w.record.raw.size();
+      unfolded_.push_back(std::move(w));
+    }
+    handoff_.clear();
+  }
+
   // ---------------------------------------------------------------- ingest journal
-  // Appends the batch's inbound records to the journal and acknowledges them; they leave the
-  // batch and wait in unfolded_ for their fold. Without a journal (another process owns it),
-  // after a failed append, or while folds fail and the backlog is full, records stay in the
-  // batch and commit straight into SQLite.
-  void journalIngests(std::deque<Work>& batch) {
-    if (!journal_) return;
-    if (foldFailing_ && unfolded_.size() >= kFoldRecords) return;
-    std::size_t count = 0;
-    for (const Work& w : batch) count += journals(w) ? 1 : 0;
-    if (count == 0) return;
+  // The journal thread: appends inbound records to the journal in batches (whatever queued
+  // while the previous append ran), hands them to the writer for folding and acknowledges them.
+  // Records it cannot journal (no ids, a failed append, folds failing with a full backlog) go to
+  // the writer's queue and commit straight into SQLite, after everything journaled before them.
+  bool enqueueJournal(Work& w) {
+    bool wake = false;
+    {
+      std::lock_guard lock(journalMutex_);
+      if (journalClosed_) return false;
+      journalQueue_.push_back(std::move(w));
+      wake = journalIdle_ || (journalGathering_ && journalQueue_.size() >= maxBatch_);
+    }
+    if (wake) journalCv_.notify_one();
+    return true;
+  }
+
+  void journalLoop() {
+    std::vector<Work> batch;
+    bool wasBusy = false;
+    while (true) {
+      batch.clear();
+      {
+        std::unique_lock lock(journalMutex_);
+        if (journalQueue_.empty()) {
+          journalIdle_ = true;
+          journalCv_.wait(lock, [&] { return !journalQueue_.empty() || journalClosed_; });
+          journalIdle_ = false;
+          wasBusy = false;
+        }
+        if (journalQueue_.empty()) return;  // closed, and everything given was handled
+        // As the writer used to: after idling, wait briefly for company (durability power pays
+        // an fdatasync per append).
+        if (!wasBusy && journalQueue_.size() < maxBatch_ && !journalClosed_ &&
+            options_.maxCommitDelay.count() > 0) {
+          journalGathering_ = true;
+          journalCv_.wait_for(lock, options_.maxCommitDelay,
+                              [&] { return journalQueue_.size() >= maxBatch_ || journalClosed_; });
+          journalGathering_ = false;
+        }
+        while (!journalQueue_.empty() && batch.size() < maxBatch_) {
+          batch.push_back(std::move(journalQueue_.front()));
+          journalQueue_.pop_front();
+        }
+      }
+      wasBusy = true;
+      journalBatch(batch);
+    }
+  }
+
+  void journalBatch(std::vector<Work>& batch) {
+    if (journal_->broken() || (foldFailing_.load(std::memory_order_acquire) &&
+                               unfoldedCount_.load(std::memory_order_acquire) >= kFoldRecords)) {
+      toWriter(batch);
+      return;
+    }
+    const auto count = static_cast<MessageId>(batch.size());
+    MessageId next = 0;
     try {
-      reserveIds(count);
+      next = takeIds(count);
     } catch (const std::exception& e) {
       sb::log::at(sb::log::Level::kWarn, kLog, "cannot reserve message ids: {}", e.what());
+      toWriter(batch);
       return;
+    }
+    try {
+      journal_->release(foldedThrough_.load(std::memory_order_acquire));
+    } catch (const std::exception& e) {
+      // Harmless: a replay skips records the store already holds.
+      sb::log::at(sb::log::Level::kWarn, kLog, "ingest journal: {}", e.what());
     }
     std::vector<IngestJournal::Entry>& entries = journalEntries_;
     entries.clear();
-    MessageId id = nextId_;
-    for (const Work& w : batch) {
-      if (journals(w)) entries.emplace_back(id++, &w.record);
+    for (MessageId i = 0; i < count; ++i) {
+      entries.emplace_back(next + i, &batch[static_cast<std::size_t>(i)].record);
     }
     try {
       journal_->append(entries);
     } catch (const std::exception& e) {
       sb::log::at(sb::log::Level::kError, kLog, "ingest journal: {}; committing directly",
                   e.what());
+      toWriter(batch);
       return;
     }
-    if (unfolded_.empty()) {
-      foldDeadline_ = std::chrono::steady_clock::now() + options_.journalFoldDelay;
-    }
-    const std::size_t first = unfolded_.size();
-    // Usually the whole batch is journaled; other work is kept, in order, at the batch's front.
-    std::size_t kept = 0;
+    std::vector<std::pair<MessageId, MessageStore::CommitCallback>>& acks = journalAcks_;
+    acks.clear();
     for (Work& w : batch) {
-      if (!journals(w)) {
-        if (&batch[kept] != &w) batch[kept] = std::move(w);
-        ++kept;
+      w.journaled = true;
+      w.assignedId = next++;
+      acks.emplace_back(w.assignedId, std::move(w.done));
+      w.done = nullptr;
+    }
+    // Handed over before anyone hears of them, so a reader woken by an acknowledgement finds
+    // them counted and asks for a fold that includes them.
+    bool wake = false;
+    {
+      std::lock_guard lock(mutex_);
+      const std::size_t before = unfoldedCount_.load(std::memory_order_relaxed);
+      for (Work& w : batch) handoff_.push_back(std::move(w));
+      const std::size_t after = before + batch.size();
+      unfoldedCount_.store(after, std::memory_order_release);
+      // An idle writer with nothing unfolded sleeps without a deadline: wake it to start the
+      // fold delay. A full backlog is folded at once.
+      if (before == 0 || after >= kFoldRecords) {
+        foldWanted_ = true;
+        wake = writerIdle_;
+      }
+    }
+    if (wake) cv_.notify_one();
+    for (auto& [id, done] : acks) {
+      if (!done) continue;
+      try {
+        done(id, std::string());
+      } catch (const std::exception& e) {
+        sb::log::at(sb::log::Level::kError, kLog, "commit callback threw: {}", e.what());
+      }
+    }
+    acks.clear();
+  }
+
+  // Journal thread: takes `count` consecutive ids from the shared counter, all below the
+  // reservation committed in main.db (so no other process can hold them). A new reservation is
+  // asked for while half a block is left, so the journal rarely waits for the writer.
+  MessageId takeIds(MessageId count) {
+    MessageId start = nextId_.load(std::memory_order_relaxed);
+    while (true) {
+      if (start + count <= reservedUntil_) {
+        if (nextId_.compare_exchange_weak(start, start + count, std::memory_order_relaxed)) break;
         continue;
       }
-      w.journaled = true;
-      w.assignedId = nextId_++;
-      journalNext_ = nextId_;
-      unfoldedBytes_ += w.record.raw.size();
-      unfolded_.push_back(std::move(w));
+      if (!nextBlock_.valid()) nextBlock_ = askForIdBlock();
+      reservedUntil_ = std::max(reservedUntil_, static_cast<MessageId>(nextBlock_.get()));
+      start = nextId_.load(std::memory_order_relaxed);
     }
-    batch.resize(kept);
-    // Counted before anyone hears of them, so a reader woken by an acknowledgement folds.
-    unfoldedCount_.store(unfolded_.size(), std::memory_order_release);
-    for (std::size_t i = first; i < unfolded_.size(); ++i) {
-      complete(unfolded_[i], nullptr);
-      unfolded_[i].done = nullptr;
+    if (!nextBlock_.valid() && reservedUntil_ - (start + count) < kIdBlock / 2) {
+      nextBlock_ = askForIdBlock();
+    }
+    return start;
+  }
+
+  std::future<std::size_t> askForIdBlock() {
+    Work w;
+    w.kind = Work::Kind::kReserveIds;
+    w.promise = std::make_shared<std::promise<std::size_t>>();
+    auto f = w.promise->get_future();
+    if (!enqueue(w)) throw std::runtime_error(unavailableReason());
+    return f;
+  }
+
+  void toWriter(std::vector<Work>& batch) {
+    for (Work& w : batch) {
+      if (!enqueue(w) && w.done) w.done(std::nullopt, unavailableReason());
     }
   }
 
   // Rejected input (rare, and answered with a NAK an operator may look up at once) goes straight
   // into SQLite, so `switchboard messages` shows it as soon as the peer has its answer.
-  static bool journals(const Work& w) {
-    return w.kind == Work::Kind::kIngest && w.record.status != MessageStatus::kRejected;
+  bool journals(const Work& w) const {
+    return journal_ && w.kind == Work::Kind::kIngest && w.record.status != MessageStatus::kRejected;
   }
 
-  // Ids handed out from the journal must never be handed out by another process: main.db's
-  // counter is moved past a block of them before any is used.
-  void reserveIds(std::size_t count) {
-    if (nextId_ + static_cast<MessageId>(count) <= reservedEnd_) return;
-    beginMain();  // may move nextId_ forward (another process wrote)
-    try {
-      const MessageId end = nextId_ + static_cast<MessageId>(count) + kIdBlock;
-      setReserved_.reset().bind(1, end).run();
-      mainCommit_.reset().run();
-      reservedEnd_ = end;
-    } catch (...) {
-      rollbackAll();
-      throw;
+  void raiseNextId(MessageId atLeast) {
+    MessageId current = nextId_.load(std::memory_order_relaxed);
+    while (current < atLeast &&
+           !nextId_.compare_exchange_weak(current, atLeast, std::memory_order_relaxed)) {
     }
+  }
+
+  // Ids the journal thread hands out must never be handed out by another process: main.db's
+  // `journal_reserved_until` is moved a block past the counter (in the batch's transaction,
+  // which has just caught up with other processes' ids, and committed before the journal thread
+  // hears of it); processes without the journal allocate above it.
+  MessageId reserveIdBlock() {
+    const MessageId until = nextId_.load(std::memory_order_relaxed) + kIdBlock;
+    setReserved_.reset().bind(1, until).run();
+    return until;
   }
 
   // One transaction for everything the journal holds. On failure the records stay (in memory
   // and in the journal) and the fold is tried again; a restart would fold them from the file.
   bool foldJournal() {
     if (unfolded_.empty()) return true;
-    if (foldFailing_ && std::chrono::steady_clock::now() < foldRetryAt_) return false;
+    if (foldFailing_.load(std::memory_order_relaxed) &&
+        std::chrono::steady_clock::now() < foldRetryAt_) {
+      return false;
+    }
     try {
       beginMain();
       for (auto& w : unfolded_) applyIngest(w);
       commitAll();
     } catch (const std::exception& e) {
       rollbackAll();
-      foldFailing_ = true;
+      foldFailing_.store(true, std::memory_order_release);
       foldRetryAt_ = std::chrono::steady_clock::now() + kFoldRetry;
       foldDeadline_ = foldRetryAt_;
       sb::log::at(sb::log::Level::kError, kLog,
@@ -1863,18 +2001,12 @@ class SqliteStore final : public MessageStore {
                   unfolded_.size(), e.what());
       return false;
     }
-    foldFailing_ = false;
+    foldFailing_.store(false, std::memory_order_release);
+    // The journal thread empties journal files whose records are all folded.
+    foldedThrough_.store(unfolded_.back().assignedId, std::memory_order_release);
+    unfoldedCount_.fetch_sub(unfolded_.size(), std::memory_order_acq_rel);
     unfolded_.clear();
     unfoldedBytes_ = 0;
-    unfoldedCount_.store(0, std::memory_order_release);
-    if (journal_->bytes() >= kJournalResetBytes) {
-      try {
-        journal_->reset();
-      } catch (const std::exception& e) {
-        // Harmless: a replay skips records the store already holds.
-        sb::log::at(sb::log::Level::kWarn, kLog, "ingest journal: {}", e.what());
-      }
-    }
     trimPartitions();
     return true;
   }
@@ -1913,8 +2045,7 @@ class SqliteStore final : public MessageStore {
           w.assignedId = id;
           w.record = std::move(record);
           applyIngest(w);
-          nextId_ = std::max(nextId_, id + 1);
-          journalNext_ = nextId_;
+          raiseNextId(id + 1);
           ++replayed;
         }
         commitAll();
@@ -2101,7 +2232,10 @@ class SqliteStore final : public MessageStore {
   Catalog catalog_;    // the real id ranges
   Catalog persisted_;  // the ranges as main.db has them (the frontier's may lag)
   std::set<int> dirtyDays_;
-  MessageId nextId_ = 1;
+  // The next message id, shared with the journal thread (which takes ids only below the
+  // reservation it holds, see takeIds). It only moves forward; ids of rolled-back work are
+  // left as gaps.
+  std::atomic<MessageId> nextId_{1};
   std::int64_t mainVersion_ = -1;
   std::uint64_t clock_ = 0;
   Stmt mainBegin_, mainCommit_, dataVersion_, getNextId_, setNextId_, upsertPartition_,
@@ -2112,17 +2246,30 @@ class SqliteStore final : public MessageStore {
 
   WalTarget mainWal_;
 
-  // Ingest journal (writer thread only, except unfoldedCount_).
+  // Ingest journal. The file is the journal thread's once the threads run (the writer removes
+  // it after that thread stopped); unfolded_ and the fold state are the writer's.
   std::unique_ptr<IngestJournal> journal_;
   std::deque<Work> unfolded_;  // acknowledged, not in SQLite yet; ids ascending
-  std::vector<IngestJournal::Entry> journalEntries_;  // journalIngests()'s, reused
   std::size_t unfoldedBytes_ = 0;
   std::chrono::steady_clock::time_point foldDeadline_{};
   std::chrono::steady_clock::time_point foldRetryAt_{};
-  bool foldFailing_ = false;
-  MessageId reservedEnd_ = 0;  // ids below this are reserved for the journal in main.db
-  MessageId journalNext_ = 0;  // one past the highest id the journal handed out
+  std::atomic<bool> foldFailing_{false};
+  std::atomic<MessageId> foldedThrough_{0};  // every journaled id up to this is folded
+  // Acknowledged from the journal and not folded yet (handed over or in unfolded_).
   std::atomic<std::size_t> unfoldedCount_{0};
+
+  // Journal thread.
+  std::mutex journalMutex_;
+  std::condition_variable journalCv_;
+  std::deque<Work> journalQueue_;
+  bool journalIdle_ = false;
+  bool journalGathering_ = false;
+  bool journalClosed_ = false;
+  std::thread journalThread_;
+  MessageId reservedUntil_ = 0;  // ids below this are reserved for the journal in main.db
+  std::future<std::size_t> nextBlock_;
+  std::vector<IngestJournal::Entry> journalEntries_;  // journalBatch()'s, reused
+  std::vector<std::pair<MessageId, MessageStore::CommitCallback>> journalAcks_;
 
   // Checkpoint thread.
   std::mutex checkpointMutex_;
@@ -2138,6 +2285,8 @@ class SqliteStore final : public MessageStore {
   std::size_t queuedWeight_ = 0;
   bool writerIdle_ = false;
   bool writerGathering_ = false;
+  std::deque<Work> handoff_;  // acknowledged by the journal thread, for the writer to fold
+  bool foldWanted_ = false;   // the journal thread asks the idle writer to look at handoff_
   bool closed_ = false;
   std::mutex closeMutex_;
   std::thread writer_;

@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "tests/support/test_support.h"
@@ -112,6 +116,82 @@ TEST(IngestJournal, CorruptedRecordIsNotReadAsData) {
   auto back = j->readAll();
   ASSERT_EQ(back.size(), 1u);
   EXPECT_EQ(back[0].second.controlId, "C1");
+}
+
+std::vector<MessageId> idsOf(const std::vector<std::pair<MessageId, InboundRecord>>& records) {
+  std::vector<MessageId> ids;
+  for (const auto& [id, r] : records) ids.push_back(id);
+  return ids;
+}
+
+// Appends continue while the store folds, so the journal is two files taking turns: past the
+// rotation size appends move to the empty file, and a file is emptied once all of it is folded.
+TEST(IngestJournal, FilesTakeTurnsAndAreEmptiedOnceFolded) {
+  sb::test::TempDir dir;
+  const auto first = dir.path() / "ingest.journal";
+  const auto second = dir.path() / "ingest.journal.1";
+  auto j = IngestJournal::open(dir.path(), false);
+  ASSERT_NE(j, nullptr);
+  j->setRotateBytes(1);
+  appendAll(*j, 1, 3);
+  j->release(2);  // record 3 is not folded: the first file stays, appends move on
+  EXPECT_GT(std::filesystem::file_size(first), 0u);
+  appendAll(*j, 4, 5);
+  EXPECT_GT(std::filesystem::file_size(second), 0u);
+  EXPECT_EQ(idsOf(j->readAll()), (std::vector<MessageId>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(idsOf(IngestJournal::readFile(dir.path())), (std::vector<MessageId>{1, 2, 3, 4, 5}));
+
+  j->release(3);  // the first file is all folded: emptied, and appends go back to it
+  EXPECT_EQ(std::filesystem::file_size(first), 0u);
+  appendAll(*j, 6, 6);
+  EXPECT_GT(std::filesystem::file_size(first), 0u);
+  EXPECT_EQ(idsOf(j->readAll()), (std::vector<MessageId>{4, 5, 6}));
+
+  j->release(5);  // the second file is all folded; the first still holds 6
+  EXPECT_EQ(std::filesystem::file_size(second), 0u);
+  EXPECT_EQ(idsOf(j->readAll()), (std::vector<MessageId>{6}));
+  EXPECT_EQ(j->bytes(), std::filesystem::file_size(first));
+
+  j->release(6);
+  EXPECT_TRUE(j->readAll().empty());
+  EXPECT_EQ(j->bytes(), 0u);
+}
+
+// Below the rotation size the file being appended to is not emptied after every fold.
+TEST(IngestJournal, SmallFileIsKeptUntilItIsWorthEmptying) {
+  sb::test::TempDir dir;
+  auto j = IngestJournal::open(dir.path(), false);
+  ASSERT_NE(j, nullptr);
+  appendAll(*j, 1, 2);
+  j->release(2);
+  EXPECT_EQ(idsOf(j->readAll()), (std::vector<MessageId>{1, 2}));
+  j->setRotateBytes(1);
+  j->release(2);
+  EXPECT_TRUE(j->readAll().empty());
+}
+
+// A write that fails half way (here: the file size limit) is cut off again, so a replay still
+// reaches the records appended after it instead of stopping at the torn one.
+TEST(IngestJournal, FailedAppendIsCutOffSoLaterRecordsStayReadable) {
+  sb::test::TempDir dir;
+  const auto path = dir.path() / "ingest.journal";
+  auto j = IngestJournal::open(dir.path(), false);
+  ASSERT_NE(j, nullptr);
+  appendAll(*j, 1, 2);
+  const auto intact = std::filesystem::file_size(path);
+  struct rlimit saved {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto previous = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = saved;
+  small.rlim_cur = intact + 40;  // part of the next record's header and payload fits
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  EXPECT_THROW(appendAll(*j, 3, 4), std::system_error);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  std::signal(SIGXFSZ, previous);
+  EXPECT_FALSE(j->broken());
+  EXPECT_EQ(std::filesystem::file_size(path), intact);
+  appendAll(*j, 5, 5);
+  EXPECT_EQ(idsOf(j->readAll()), (std::vector<MessageId>{1, 2, 5}));
 }
 
 TEST(IngestJournal, OneOwnerAtATime) {
