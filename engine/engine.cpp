@@ -14,6 +14,8 @@ namespace {
 
 constexpr std::size_t kRoutingBatch = 512;
 constexpr std::size_t kDeliveryBatch = 512;
+// Batches of routing or delivery outcomes a worker may have submitted and not yet committed.
+constexpr int kMaxInFlight = 2;
 // How often idle workers look at the store anyway: `switchboard reprocess` runs in another
 // process and cannot wake them.
 constexpr std::chrono::milliseconds kIdlePoll{250};
@@ -64,20 +66,77 @@ void DeliveryWorker::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void InFlight::add() {
+  std::lock_guard lock(mutex_);
+  ++count_;
+}
+
+void InFlight::finished(bool failed) {
+  // Notified under the lock: once a waiter sees the count drop, this object is not touched again.
+  std::lock_guard lock(mutex_);
+  --count_;
+  failed_ = failed_ || failed;
+  cv_.notify_all();
+}
+
+bool InFlight::takeFailure() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(failed_, false);
+}
+
+void InFlight::waitBelow(int count) {
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [&] { return count_ < count; });
+}
+
+bool InFlight::none() {
+  std::lock_guard lock(mutex_);
+  return count_ == 0;
+}
+
 void DeliveryWorker::run() {
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const RetryPolicy& policy = destination_.retry;
   std::vector<store::DeliveryOutcome> outcomes;
-  const auto flush = [&] {
+  // Outcomes are committed while the next batch is sent; reading resumes after the last queue
+  // entry submitted until the store has committed them all (then from the head again, so an
+  // outcome whose commit failed is sent again: at least once, never lost).
+  InFlight inFlight;
+  std::int64_t after = 0;
+  const std::string& name = destination_.name;
+  const auto submit = [&] {
     if (outcomes.empty()) return;
-    store_.recordDeliveries(outcomes);
+    inFlight.waitBelow(kMaxInFlight);
+    after = std::max(after, outcomes.back().queueId);
+    inFlight.add();
+    store_.submitDeliveries(std::move(outcomes), [&inFlight, &name](std::exception_ptr error) {
+      if (error) {
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          log::at(log::Level::kError, "deliver",
+                  "destination {}: recording delivery outcomes failed (they will be sent again): "
+                  "{}",
+                  name, e.what());
+        }
+      }
+      inFlight.finished(error != nullptr);
+    });
     outcomes.clear();
+  };
+  // Everything recorded before going on: the next read must see a retry's new attempt count.
+  const auto flush = [&] {
+    submit();
+    inFlight.waitBelow(1);
+    after = 0;
   };
   while (!stopping_) {
     std::vector<store::QueueItem> items;
+    if (inFlight.takeFailure()) signal_.wait(std::chrono::seconds(1));
+    if (inFlight.none()) after = 0;
     try {
-      items = store_.pendingDeliveries(destination_.name, kDeliveryBatch);
+      items = store_.pendingDeliveries(name, kDeliveryBatch, after);
     } catch (const std::exception& e) {
       log::at(log::Level::kError, "deliver", "destination {}: reading the queue failed: {}",
               destination_.name, e.what());
@@ -135,7 +194,7 @@ void DeliveryWorker::run() {
               item.messageId, attempts, result.error);
       outcomes.push_back(std::move(outcome));
     }
-    flush();
+    submit();
     if (items.size() < kDeliveryBatch / 2 && !stopping_) std::this_thread::sleep_for(kLinger);
   }
   flush();
@@ -315,7 +374,12 @@ void Engine::stop() {
 void Engine::routeLoop() {
   store::Millis nextRetention = 0;
   std::vector<store::StoredMessage> batch;
+  // As the delivery workers do: the next batch is routed while the previous one commits, read
+  // from past the last message submitted until everything submitted is committed.
+  store::MessageId after = 0;
   while (!stopping_) {
+    if (routed_.takeFailure()) routerSignal_.wait(std::chrono::seconds(1));
+    if (routed_.none()) after = 0;
     try {
       const store::Millis now = store::nowMillis();
       if (now >= nextRetention) {
@@ -325,19 +389,22 @@ void Engine::routeLoop() {
         }
         nextRetention = now + kRetentionEveryMs;
       }
-      batch = store_->takeForRouting(kRoutingBatch);
+      batch = store_->takeForRouting(kRoutingBatch, after);
       if (batch.empty()) {
         routerSignal_.wait(kIdlePoll);
         if (!stopping_) std::this_thread::sleep_for(kLinger);
         continue;
       }
       routeBatch(batch);
+      after = std::max(after, batch.back().summary.id);
       if (batch.size() < kRoutingBatch / 2) std::this_thread::sleep_for(kLinger);
     } catch (const std::exception& e) {
       log::at(log::Level::kError, "route", "routing failed: {}", e.what());
       routerSignal_.wait(std::chrono::seconds(1));
     }
   }
+  // The commit callbacks wake delivery workers: they must have run before those stop.
+  routed_.waitBelow(1);
 }
 
 void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
@@ -375,10 +442,25 @@ void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
       }
     }
   }
-  store_->recordRouting(outcomes);
-  for (std::size_t i = 0; i < workers_.size(); ++i) {
-    if (wake[i]) workers_[i]->wake();
-  }
+  routed_.waitBelow(kMaxInFlight);
+  routed_.add();
+  // The destinations hear of their new entries once they are committed.
+  store_->submitRouting(
+      std::move(outcomes), [this, wake = std::move(wake)](std::exception_ptr error) {
+        if (error) {
+          try {
+            std::rethrow_exception(error);
+          } catch (const std::exception& e) {
+            log::at(log::Level::kError, "route",
+                    "recording routing outcomes failed (the messages will be routed again): {}",
+                    e.what());
+          }
+        }
+        for (std::size_t i = 0; i < workers_.size(); ++i) {
+          if (wake[i]) workers_[i]->wake();
+        }
+        routed_.finished(error != nullptr);
+      });
 }
 
 std::unique_ptr<Engine::Routing> Engine::buildRouting(const Plan& plan, std::size_t workers,

@@ -33,6 +33,27 @@ class Signal {
   bool notified_ = false;
 };
 
+// Batches of outcomes handed to the store without waiting for their commit. A worker goes on
+// with its next batch meanwhile (reading only past what it submitted) and waits only when too
+// many are in flight, or when it needs the store to reflect everything (a retry's new attempt
+// count, stopping).
+class InFlight {
+ public:
+  void add();
+  // For the store's callback: the batch is committed, or its commit failed.
+  void finished(bool failed);
+  void waitBelow(int count);
+  bool none();
+  // Whether a commit failed since the last call (the worker then pauses before going on).
+  bool takeFailure();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int count_ = 0;
+  bool failed_ = false;
+};
+
 class DeliveryWorker {
  public:
   DeliveryWorker(DestinationPlan& destination, store::MessageStore& store);
@@ -115,6 +136,7 @@ class Engine final : public channels::IngestSink {
                                         std::vector<std::string>& errors);
   void routeLoop();
   void routeBatch(std::vector<store::StoredMessage>& batch);
+  InFlight routed_;  // routing outcomes submitted to the store and not committed yet
 
   Plan plan_;
   std::unique_ptr<store::MessageStore> store_;

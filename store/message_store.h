@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -203,6 +204,20 @@ class MessageStore {
  public:
   virtual ~MessageStore() = default;
 
+ protected:
+  // For the default asynchronous forms: runs `work` now and reports to `done`.
+  template <typename Work, typename Done>
+  static void runNow(const Done& done, Work&& work) {
+    std::exception_ptr error;
+    try {
+      work();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (done) done(error);
+  }
+
+ public:
   // ---- ingest (group-committed) ----
   // `done` runs on the store's commit thread once the record is durable at the configured
   // level (id set) or the commit failed (error set). It must not block: post work elsewhere.
@@ -211,23 +226,36 @@ class MessageStore {
   // Blocking convenience over submitInbound. Throws std::runtime_error on failure.
   virtual MessageId insertInbound(InboundRecord record) = 0;
 
+  // Runs once asynchronously submitted work is committed (nullptr) or failed, on the store's
+  // commit thread. It must not block.
+  using DoneCallback = std::function<void(std::exception_ptr error)>;
+
   // ---- routing ----
-  // Up to `limit` messages in status kReceived, oldest first. Does not change them: the router
-  // is the only consumer and calls recordRouting before asking again.
-  virtual std::vector<StoredMessage> takeForRouting(std::size_t limit) = 0;
+  // Up to `limit` messages in status kReceived with ids above `after`, oldest first. Does not
+  // change them: the router is the only consumer and records their routing before asking again
+  // (or passes the last id whose routing it submitted and is still being committed).
+  virtual std::vector<StoredMessage> takeForRouting(std::size_t limit, MessageId after = 0) = 0;
   // One transaction: decisions become events, enqueue entries are appended to the destination
   // queues (idempotent per message id + destination + generation), the status is set.
   virtual void recordRouting(const std::vector<RoutingOutcome>& outcomes) = 0;
+  // The same without waiting for the commit, so the router can route the next batch meanwhile.
+  virtual void submitRouting(std::vector<RoutingOutcome> outcomes, DoneCallback done) {
+    runNow(done, [&] { recordRouting(outcomes); });
+  }
 
   // ---- delivery ----
-  // The first `limit` pending items of the destination in FIFO order (regardless of
-  // nextAttemptAt; the sender keeps FIFO by waiting for the head).
-  virtual std::vector<QueueItem> pendingDeliveries(std::string_view destination,
-                                                   std::size_t limit) = 0;
+  // The first `limit` pending items of the destination with queue ids above `afterQueueId`, in
+  // FIFO order (regardless of nextAttemptAt; the sender keeps FIFO by waiting for the head).
+  virtual std::vector<QueueItem> pendingDeliveries(std::string_view destination, std::size_t limit,
+                                                   std::int64_t afterQueueId = 0) = 0;
   // One transaction: queue entries updated, attempts recorded as events, and the message set to
   // kDelivered when all its entries of the current generation are delivered, kError when one is
   // dead.
   virtual void recordDeliveries(const std::vector<DeliveryOutcome>& outcomes) = 0;
+  // The same without waiting for the commit, so the sender can send the next batch meanwhile.
+  virtual void submitDeliveries(std::vector<DeliveryOutcome> outcomes, DoneCallback done) {
+    runNow(done, [&] { recordDeliveries(outcomes); });
+  }
   virtual QueueStats queueStats(std::string_view destination) = 0;
 
   // ---- operations ----

@@ -264,11 +264,13 @@ class ReadContext {
     commit_ = Stmt(*main_, "COMMIT");
     dataVersion_ = Stmt(*main_, "PRAGMA data_version");
     catalogStmt_ = Stmt(*main_, "SELECT day, min_id, max_id FROM partitions");
-    toRoute_ = Stmt(*main_, "SELECT message_id FROM to_route ORDER BY message_id LIMIT ?");
+    toRoute_ = Stmt(*main_,
+                    "SELECT message_id FROM to_route WHERE message_id > ? ORDER BY message_id "
+                    "LIMIT ?");
     pending_ = Stmt(*main_,
                     "SELECT queue_id, message_id, attempts, next_attempt_at, payload, part "
-                    "FROM queue WHERE destination = ? AND status = 'pending' ORDER BY queue_id "
-                    "LIMIT ?");
+                    "FROM queue WHERE destination = ? AND status = 'pending' AND queue_id > ? "
+                    "ORDER BY queue_id LIMIT ?");
     queueOf_ = Stmt(*main_,
                     "SELECT queue_id, message_id, destination, status, attempts, "
                     "next_attempt_at, last_error FROM queue WHERE message_id = ? "
@@ -469,6 +471,7 @@ struct Work {
   int count = 0;
   std::int64_t next = 0;
   std::shared_ptr<std::promise<std::size_t>> promise;
+  MessageStore::DoneCallback finished;  // instead of a promise: submitted without waiting
   // Set while applying; reported only after COMMIT.
   MessageId assignedId = 0;
   std::size_t result = 0;
@@ -576,7 +579,7 @@ class SqliteStore final : public MessageStore {
   }
 
   // ---- routing ----
-  std::vector<StoredMessage> takeForRouting(std::size_t limit) override {
+  std::vector<StoredMessage> takeForRouting(std::size_t limit, MessageId after) override {
     std::vector<StoredMessage> out;
     if (limit == 0) return out;
     foldForReaders();
@@ -584,7 +587,7 @@ class SqliteStore final : public MessageStore {
     std::vector<MessageId> ids;
     {
       Cursor c(lease->toRoute());
-      c->bind(1, static_cast<std::int64_t>(limit));
+      c->bind(1, after).bind(2, static_cast<std::int64_t>(limit));
       while (c->step()) ids.push_back(c->int64(0));
     }
     for (MessageId id : ids) {
@@ -601,16 +604,23 @@ class SqliteStore final : public MessageStore {
     runSync(std::move(w));
   }
 
+  void submitRouting(std::vector<RoutingOutcome> outcomes, DoneCallback done) override {
+    Work w;
+    w.kind = Work::Kind::kRouting;
+    w.routing = std::move(outcomes);
+    submitAsync(std::move(w), std::move(done));
+  }
+
   // ---- delivery ----
-  std::vector<QueueItem> pendingDeliveries(std::string_view destination,
-                                           std::size_t limit) override {
+  std::vector<QueueItem> pendingDeliveries(std::string_view destination, std::size_t limit,
+                                           std::int64_t afterQueueId) override {
     std::vector<QueueItem> out;
     if (limit == 0) return out;
     auto lease = leaseReader();
     std::vector<std::optional<std::string>> payloads;
     {
       Cursor c(lease->pending());
-      c->bind(1, destination).bind(2, static_cast<std::int64_t>(limit));
+      c->bind(1, destination).bind(2, afterQueueId).bind(3, static_cast<std::int64_t>(limit));
       while (c->step()) {
         QueueItem item;
         item.queueId = c->int64(0);
@@ -641,6 +651,13 @@ class SqliteStore final : public MessageStore {
     w.kind = Work::Kind::kDeliveries;
     w.deliveries = outcomes;
     runSync(std::move(w));
+  }
+
+  void submitDeliveries(std::vector<DeliveryOutcome> outcomes, DoneCallback done) override {
+    Work w;
+    w.kind = Work::Kind::kDeliveries;
+    w.deliveries = std::move(outcomes);
+    submitAsync(std::move(w), std::move(done));
   }
 
   QueueStats queueStats(std::string_view destination) override {
@@ -925,6 +942,13 @@ class SqliteStore final : public MessageStore {
     }
     if (wake) cv_.notify_one();
     return true;
+  }
+
+  void submitAsync(Work w, DoneCallback done) {
+    w.finished = std::move(done);
+    if (!enqueue(w) && w.finished) {
+      w.finished(std::make_exception_ptr(std::runtime_error(unavailableReason())));
+    }
   }
 
   std::size_t runSync(Work w) {
@@ -2211,6 +2235,14 @@ class SqliteStore final : public MessageStore {
         } else {
           w.done(w.assignedId, std::string());
         }
+      } catch (const std::exception& e) {
+        sb::log::at(sb::log::Level::kError, kLog, "commit callback threw: {}", e.what());
+      }
+      return;
+    }
+    if (w.finished) {
+      try {
+        w.finished(error);
       } catch (const std::exception& e) {
         sb::log::at(sb::log::Level::kError, kLog, "commit callback threw: {}", e.what());
       }

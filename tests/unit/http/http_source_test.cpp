@@ -59,14 +59,16 @@ class FailingStore final : public store::MessageStore {
   store::MessageId insertInbound(store::InboundRecord) override {
     throw std::runtime_error("disk I/O error");
   }
-  std::vector<store::StoredMessage> takeForRouting(std::size_t limit) override {
-    return real_.takeForRouting(limit);
+  std::vector<store::StoredMessage> takeForRouting(std::size_t limit,
+                                                   store::MessageId after) override {
+    return real_.takeForRouting(limit, after);
   }
   void recordRouting(const std::vector<store::RoutingOutcome>& o) override {
     real_.recordRouting(o);
   }
-  std::vector<store::QueueItem> pendingDeliveries(std::string_view d, std::size_t limit) override {
-    return real_.pendingDeliveries(d, limit);
+  std::vector<store::QueueItem> pendingDeliveries(std::string_view d, std::size_t limit,
+                                                  std::int64_t after) override {
+    return real_.pendingDeliveries(d, limit, after);
   }
   void recordDeliveries(const std::vector<store::DeliveryOutcome>& o) override {
     real_.recordDeliveries(o);
