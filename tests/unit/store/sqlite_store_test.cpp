@@ -69,6 +69,12 @@ std::vector<std::int64_t> queueIdsOf(const std::vector<QueueItem>& v) {
   return ids;
 }
 
+std::vector<MessageSummary> summariesOf(const std::vector<StoredMessage>& v) {
+  std::vector<MessageSummary> out;
+  for (const auto& m : v) out.push_back(m.summary);
+  return out;
+}
+
 std::vector<MessageId> messageIdsOf(const std::vector<QueueItem>& v) {
   std::vector<MessageId> ids;
   for (const auto& i : v) ids.push_back(i.messageId);
@@ -997,6 +1003,48 @@ TEST_F(SqliteStoreTest, OpenRepairsStateLeftByACrashBetweenFileCommits) {
   EXPECT_EQ(taken[1].summary.id, 2);
   EXPECT_EQ(store->get(2)->message.summary.controlId, "C2");
   EXPECT_EQ(store->insertInbound(record(3)), 3);
+}
+
+// The router and the senders submit outcomes without waiting and read on past what they
+// submitted: the callback runs once the outcomes are committed, and `after` skips what is in
+// flight.
+TEST_F(SqliteStoreTest, SubmittedOutcomesCommitThenCallBack) {
+  auto store = open();
+  for (int i = 1; i <= 3; ++i) store->insertInbound(record(i));
+  EXPECT_EQ(idsOf(summariesOf(store->takeForRouting(10, 1))), (std::vector<MessageId>{2, 3}));
+
+  std::promise<std::exception_ptr> routed;
+  store->submitRouting({routeTo(1, {"ehr"}), routeTo(2, {"ehr"}), routeTo(3, {"ehr"})},
+                       [&](std::exception_ptr e) { routed.set_value(e); });
+  EXPECT_EQ(routed.get_future().get(), nullptr);
+  EXPECT_TRUE(store->takeForRouting(10).empty());
+  const auto pending = store->pendingDeliveries("ehr", 10);
+  ASSERT_EQ(pending.size(), 3u);
+  EXPECT_EQ(messageIdsOf(store->pendingDeliveries("ehr", 10, pending[0].queueId)),
+            (std::vector<MessageId>{2, 3}));
+  EXPECT_TRUE(store->pendingDeliveries("ehr", 10, pending[2].queueId).empty());
+
+  std::promise<std::exception_ptr> delivered;
+  store->submitDeliveries({outcome(pending[0], DeliveryResult::kDelivered, kNow),
+                           outcome(pending[1], DeliveryResult::kDelivered, kNow)},
+                          [&](std::exception_ptr e) { delivered.set_value(e); });
+  EXPECT_EQ(delivered.get_future().get(), nullptr);
+  EXPECT_EQ(store->get(1)->message.summary.status, MessageStatus::kDelivered);
+  EXPECT_EQ(store->get(2)->message.summary.status, MessageStatus::kDelivered);
+  EXPECT_EQ(messageIdsOf(store->pendingDeliveries("ehr", 10)), (std::vector<MessageId>{3}));
+
+  // A closed store answers at once, with the reason.
+  store->close();
+  std::string error;
+  store->submitDeliveries({outcome(pending[2], DeliveryResult::kDelivered, kNow)},
+                          [&](std::exception_ptr e) {
+                            try {
+                              if (e) std::rethrow_exception(e);
+                            } catch (const std::exception& x) {
+                              error = x.what();
+                            }
+                          });
+  EXPECT_EQ(error, "store: closed");
 }
 
 TEST_F(SqliteStoreTest, SecondInstanceSeesCommittedData) {
