@@ -1,6 +1,7 @@
 #include "channels/file/file_sender.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -74,47 +75,85 @@ std::string expandFilename(const std::string& pattern, const store::QueueItem& i
 
 FileSender::FileSender(FileSenderOptions options) : options_(std::move(options)) {}
 
+FileSender::~FileSender() {
+  if (folder_ >= 0) ::close(folder_);
+}
+
+int FileSender::openFolder(std::string& error) {
+  if (folder_ >= 0) {
+    // Still the folder the path names? Operators collect output with "mv out out.1; mkdir out"
+    // (or just the move): new files go to the path, never into the moved folder.
+    struct stat byPath {};
+    if (::stat(options_.directory.c_str(), &byPath) == 0 && byPath.st_ino == folderInode_ &&
+        byPath.st_dev == folderDevice_) {
+      return folder_;
+    }
+    ::close(folder_);
+    folder_ = -1;
+  }
+  // The folder is created on first use (and again if someone removed it), not checked for on
+  // every message.
+  std::error_code ec;
+  std::filesystem::create_directories(options_.directory, ec);
+  if (ec) {
+    error = fmt::format("cannot create {}: {}", options_.directory.string(), ec.message());
+    return -1;
+  }
+  folder_ = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat opened {};
+  if (folder_ < 0 || ::fstat(folder_, &opened) != 0) {
+    error = fmt::format("open {}: {}", options_.directory.string(), std::strerror(errno));
+    if (folder_ >= 0) ::close(folder_);
+    folder_ = -1;
+    return -1;
+  }
+  folderInode_ = opened.st_ino;
+  folderDevice_ = opened.st_dev;
+  return folder_;
+}
+
 SendResult FileSender::send(const store::QueueItem& item) {
   const std::string name = expandFilename(options_.filenameTemplate, item);
-  const auto finalPath = options_.directory / name;
   // Dot-prefixed temporary name: folder watchers conventionally skip hidden files.
-  const auto tempPath = options_.directory / fmt::format(".{}.{}.tmp", name, item.queueId);
+  const std::string tempName = fmt::format(".{}.{}.tmp", name, item.queueId);
+  const auto inFolder = [&](const std::string& file) {
+    return (options_.directory / file).string();
+  };
   constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
-  int fd = ::open(tempPath.c_str(), kFlags, 0644);
-  if (fd < 0 && errno == ENOENT) {
-    // The folder is created on first use (and again if someone removed it), not checked for
-    // on every message.
-    std::error_code ec;
-    std::filesystem::create_directories(options_.directory, ec);
-    if (ec)
-      return SendResult::retry(
-          fmt::format("cannot create {}: {}", options_.directory.string(), ec.message()));
-    fd = ::open(tempPath.c_str(), kFlags, 0644);
+  std::string error;
+  int fd = -1;
+  for (int attempt = 0; attempt < 2 && fd < 0; ++attempt) {
+    const int folder = openFolder(error);
+    if (folder < 0) return SendResult::retry(error);
+    fd = ::openat(folder, tempName.c_str(), kFlags, 0644);
+    // ENOENT: the folder was removed (an open folder that is deleted takes no new files); it is
+    // created and opened again once.
+    if (fd < 0 && errno == ENOENT && attempt == 0) {
+      ::close(folder_);
+      folder_ = -1;
+    } else if (fd < 0) {
+      break;
+    }
   }
-  if (fd < 0)
-    return SendResult::retry(fmt::format("open {}: {}", tempPath.string(), std::strerror(errno)));
+  if (fd < 0) {
+    return SendResult::retry(fmt::format("open {}: {}", inFolder(tempName), std::strerror(errno)));
+  }
   bool ok = writeAll(fd, item.payload);
   if (ok && options_.fsync) ok = ::fsync(fd) == 0;
   const int savedErrno = errno;
   ::close(fd);
   if (!ok) {
-    ::unlink(tempPath.c_str());
+    ::unlinkat(folder_, tempName.c_str(), 0);
     return SendResult::retry(
-        fmt::format("write {}: {}", tempPath.string(), std::strerror(savedErrno)));
+        fmt::format("write {}: {}", inFolder(tempName), std::strerror(savedErrno)));
   }
-  if (::rename(tempPath.c_str(), finalPath.c_str()) != 0) {
+  if (::renameat(folder_, tempName.c_str(), folder_, name.c_str()) != 0) {
     const int e = errno;
-    ::unlink(tempPath.c_str());
-    return SendResult::retry(fmt::format("rename to {}: {}", finalPath.string(), std::strerror(e)));
+    ::unlinkat(folder_, tempName.c_str(), 0);
+    return SendResult::retry(fmt::format("rename to {}: {}", inFolder(name), std::strerror(e)));
   }
-  if (options_.fsync) {
-    const int dirFd = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirFd >= 0) {
-      ::fsync(dirFd);
-      ::close(dirFd);
-    }
-  }
-  return SendResult::ok(finalPath.filename().string());
+  if (options_.fsync) ::fsync(folder_);
+  return SendResult::ok(name);
 }
 
 SenderFactory fileSenderFactory() {

@@ -2,6 +2,8 @@
 // the same folder, then rename), so a reader of the folder never sees half a message.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 
@@ -23,10 +25,21 @@ std::string expandFilename(const std::string& pattern, const store::QueueItem& i
 class FileSender final : public Sender {
  public:
   explicit FileSender(FileSenderOptions options);
+  ~FileSender() override;
+  FileSender(const FileSender&) = delete;
+  FileSender& operator=(const FileSender&) = delete;
   SendResult send(const store::QueueItem& item) override;
 
  private:
+  // The folder, kept open: files are created and renamed relative to it, so the kernel walks the
+  // folder's path once per message (a stat: is it still the folder the path names?) instead of
+  // three times. -1 until first use or after the folder went away or was moved (it is created
+  // and opened again).
+  int openFolder(std::string& error);
   FileSenderOptions options_;
+  int folder_ = -1;
+  ino_t folderInode_ = 0;
+  dev_t folderDevice_ = 0;
 };
 
 SenderFactory fileSenderFactory();

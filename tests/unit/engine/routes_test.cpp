@@ -97,6 +97,27 @@ TEST(FileSender, WritesAtomicallyAndReportsTheName) {
   EXPECT_EQ(files, 1u);  // no temporary file left behind
 }
 
+// The sender keeps its folder open; an operator who removes the folder (or moves it away) gets a
+// new one on the next delivery, not files written into the removed one.
+TEST(FileSender, RemovedFolderIsCreatedAgain) {
+  test::TempDir dir;
+  const auto out = dir.path() / "out";
+  channels::file::FileSender sender({out, "{id}.hl7", false});
+  store::QueueItem item;
+  item.messageId = 1;
+  item.payload = "MSH|^~\\&|A\r";
+  ASSERT_EQ(sender.send(item).status, channels::SendStatus::kOk);
+  std::filesystem::rename(out, dir.path() / "moved");
+  item.messageId = 2;
+  ASSERT_EQ(sender.send(item).status, channels::SendStatus::kOk);
+  EXPECT_EQ(test::readFile(out / "000000000002.hl7"), item.payload);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "moved" / "000000000002.hl7"));
+  std::filesystem::remove_all(out);
+  item.messageId = 3;
+  ASSERT_EQ(sender.send(item).status, channels::SendStatus::kOk);
+  EXPECT_EQ(test::readFile(out / "000000000003.hl7"), item.payload);
+}
+
 TEST(FileSender, UnwritableFolderIsRetried) {
   channels::file::FileSender sender({"/proc/switchboard-cannot-write-here", "{id}.hl7", false});
   store::QueueItem item;
