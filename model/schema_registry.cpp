@@ -450,6 +450,72 @@ class NulGuard : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, NulGuard
   bool nul_ = false;
 };
 
+// Reads the top level of a document for its first "resourceType" and "schemaVersion" members
+// without building it, and stops as soon as it has what it was asked for. A member whose value is
+// not a string is remembered as such.
+class HeaderScan : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, HeaderScan> {
+ public:
+  enum class Found { kAbsent, kString, kOther };
+  struct Member {
+    Found found = Found::kAbsent;
+    std::string value;  // copied: the reader's string buffer is reused for the next string
+  };
+  explicit HeaderScan(bool needType) : needType_(needType) {}
+
+  bool Default() { return scalar(); }
+  bool String(const char* s, SizeType n, bool) {
+    if (depth_ == 1 && pending_ != nullptr) {
+      pending_->found = Found::kString;
+      pending_->value.assign(s, n);
+      pending_ = nullptr;
+      return !done();
+    }
+    return true;
+  }
+  bool Key(const char* s, SizeType n, bool) {
+    if (depth_ != 1) return true;
+    const std::string_view key(s, n);
+    pending_ = nullptr;
+    if (key == "resourceType" && type.found == Found::kAbsent) pending_ = &type;
+    if (key == "schemaVersion" && version.found == Found::kAbsent) pending_ = &version;
+    return true;
+  }
+  bool StartObject() {
+    if (depth_ == 0) rootIsObject = true;
+    return open();
+  }
+  bool StartArray() { return open(); }
+  bool EndObject(SizeType) { return close(); }
+  bool EndArray(SizeType) { return close(); }
+
+  bool rootIsObject = false;
+  Member type, version;
+
+ private:
+  bool open() {
+    scalar();
+    ++depth_;
+    return true;
+  }
+  bool close() {
+    --depth_;
+    return true;
+  }
+  bool scalar() {
+    if (depth_ == 1 && pending_ != nullptr) {
+      pending_->found = Found::kOther;
+      pending_ = nullptr;
+    }
+    return true;
+  }
+  bool done() const {
+    return (!needType_ || type.found != Found::kAbsent) && version.found != Found::kAbsent;
+  }
+  bool needType_;
+  int depth_ = 0;
+  Member* pending_ = nullptr;
+};
+
 // Pointer of the first string value containing U+0000, found without recursion.
 std::string firstNulString(const Document& doc) {
   std::vector<std::pair<const Value*, std::string>> stack{{&doc, std::string()}};
@@ -617,10 +683,63 @@ struct SchemaRegistry::Impl {
   }
 
   ValidationResult run(const std::string* forcedType, std::string_view json) const;
+  bool validWithoutDom(const std::string* forcedType, std::string_view json) const;
+  ValidationResult explain(const std::string* forcedType, std::string_view json) const;
 };
 
 ValidationResult SchemaRegistry::Impl::run(const std::string* forcedType,
                                            std::string_view json) const {
+  // Almost every document the engine validates is valid: that is settled with the streaming
+  // reader alone. Anything else takes the full path, which builds the document to name what is
+  // wrong and where, so both paths give the same answer.
+  if (validWithoutDom(forcedType, json)) return {};
+  return explain(forcedType, json);
+}
+
+bool SchemaRegistry::Impl::validWithoutDom(const std::string* forcedType,
+                                           std::string_view json) const {
+  HeaderScan header(forcedType == nullptr);
+  {
+    rapidjson::MemoryStream ms(json.data(), json.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
+    rapidjson::Reader reader;
+    reader.Parse<kParseFlags>(in, header);  // stops early once both members are found
+  }
+  if (!header.rootIsObject) return false;
+  std::string_view typeName;
+  if (forcedType != nullptr) {
+    typeName = *forcedType;
+  } else if (header.type.found == HeaderScan::Found::kString) {
+    typeName = header.type.value;
+  } else {
+    return false;
+  }
+  const auto type = types.find(typeName);
+  if (type == types.end()) return false;
+  const TypeEntry* entry = &type->second.rbegin()->second;
+  if (header.version.found == HeaderScan::Found::kOther) return false;
+  if (header.version.found == HeaderScan::Found::kString) {
+    const auto v = type->second.find(header.version.value);
+    if (v == type->second.end()) return false;
+    entry = &v->second;
+  }
+  struct Lease {
+    const Impl& impl;
+    std::unique_ptr<CompiledSet> set;
+    ~Lease() { impl.release(std::move(set)); }
+  } lease{*this, acquire()};
+  const SchemaDocument* schema = lease.set->folders[entry->folder]->get(entry->fileName);
+  rapidjson::SchemaValidator validator(*schema);
+  NulGuard<rapidjson::SchemaValidator> guard(validator);
+  rapidjson::MemoryStream ms(json.data(), json.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
+  rapidjson::Reader reader;
+  reader.Parse<kParseFlags>(in, guard);
+  return !reader.HasParseError() && !guard.sawNul() && validator.IsValid();
+}
+
+ValidationResult SchemaRegistry::Impl::explain(const std::string* forcedType,
+                                               std::string_view json) const {
   Document doc;
   doc.Parse<kParseFlags>(json.data(), json.size());
   if (doc.HasParseError()) {

@@ -60,6 +60,29 @@ TEST(SchemaRegistry, DispatchesOnResourceType) {
   EXPECT_EQ(asPatient.message, "/resourceType: is not one of the allowed values [\"Patient\"]");
 }
 
+// Valid documents are settled without building them: the type and version are read from the
+// top level wherever they stand (not from a nested object of the same member names), and the
+// answer is the same as the full path's.
+TEST(SchemaRegistry, TypeAndVersionAreFoundWhereverTheyStand) {
+  const auto& registry = SchemaRegistry::builtin();
+  const std::string patient = example("Patient");
+  ASSERT_TRUE(registry.validate(patient).ok);
+  // schemaVersion moved to the end, resourceType after it.
+  std::string moved = replaced(patient, "\"schemaVersion\": \"1\",", "");
+  moved = replaced(moved, "\"resourceType\": \"Patient\",", "");
+  moved.insert(moved.rfind('}'), ", \"schemaVersion\": \"1\", \"resourceType\": \"Patient\"");
+  EXPECT_TRUE(registry.validate(moved).ok) << registry.validate(moved).message;
+  EXPECT_TRUE(registry.validate("Patient", moved).ok);
+  // A first member decides, as in the full path: a second resourceType does not make an
+  // Encounter a Patient.
+  const std::string twice = replaced(example("Encounter"), "{", R"({"resourceType": "Encounter",)");
+  EXPECT_EQ(registry.validate(twice).ok, registry.validate(example("Encounter")).ok);
+  const auto mistyped =
+      registry.validate(replaced(patient, "\"schemaVersion\": \"1\"", "\"schemaVersion\": 1"));
+  EXPECT_EQ(mistyped.pointer, "/schemaVersion");
+  EXPECT_EQ(mistyped.message, "/schemaVersion: expected string, got integer");
+}
+
 TEST(SchemaRegistry, UnknownResourceType) {
   const auto r =
       SchemaRegistry::builtin().validate(R"({"resourceType": "Patinet", "schemaVersion": "1"})");
