@@ -16,6 +16,8 @@ constexpr std::size_t kRoutingBatch = 512;
 constexpr std::size_t kDeliveryBatch = 512;
 // Batches of routing or delivery outcomes a worker may have submitted and not yet committed.
 constexpr int kMaxInFlight = 2;
+// Batches the router may read past the head of its inbox before it reads from the head again.
+constexpr int kBatchesPastHead = 8;
 // How often idle workers look at the store anyway: `switchboard reprocess` runs in another
 // process and cannot wake them.
 constexpr std::chrono::milliseconds kIdlePoll{250};
@@ -377,9 +379,20 @@ void Engine::routeLoop() {
   // As the delivery workers do: the next batch is routed while the previous one commits, read
   // from past the last message submitted until everything submitted is committed.
   store::MessageId after = 0;
+  int batchesPastHead = 0;
   while (!stopping_) {
     if (routed_.takeFailure()) routerSignal_.wait(std::chrono::seconds(1));
-    if (routed_.none()) after = 0;
+    // Reprocessed messages come back into the inbox under their old, lower ids: under steady
+    // load a batch is always in flight, so every few batches the router waits for its commits
+    // and reads from the head again.
+    if (++batchesPastHead >= kBatchesPastHead) {
+      routed_.waitBelow(1);
+      batchesPastHead = 0;
+    }
+    if (routed_.none()) {
+      after = 0;
+      batchesPastHead = 0;
+    }
     try {
       const store::Millis now = store::nowMillis();
       if (now >= nextRetention) {
@@ -444,6 +457,13 @@ void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
   }
   routed_.waitBelow(kMaxInFlight);
   routed_.add();
+  struct Submitted {  // a submit that throws never calls back: count it as finished then
+    InFlight& inFlight;
+    bool done = false;
+    ~Submitted() {
+      if (!done) inFlight.finished(true);
+    }
+  } submitted{routed_};
   // The destinations hear of their new entries once they are committed.
   store_->submitRouting(
       std::move(outcomes), [this, wake = std::move(wake)](std::exception_ptr error) {
@@ -461,6 +481,7 @@ void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
         }
         routed_.finished(error != nullptr);
       });
+  submitted.done = true;
 }
 
 std::unique_ptr<Engine::Routing> Engine::buildRouting(const Plan& plan, std::size_t workers,

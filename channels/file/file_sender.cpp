@@ -147,12 +147,22 @@ SendResult FileSender::send(const store::QueueItem& item) {
     return SendResult::retry(
         fmt::format("write {}: {}", inFolder(tempName), std::strerror(savedErrno)));
   }
-  if (::renameat(folder_, tempName.c_str(), folder_, name.c_str()) != 0) {
+  // To the path, not relative to the open folder: if the folder was moved away since the stat
+  // ("mv out out.1; mkdir out" while this file was written), the file goes to the folder the
+  // path names now (or the rename fails and the delivery is retried), never into the moved one.
+  if (::renameat(folder_, tempName.c_str(), AT_FDCWD, inFolder(name).c_str()) != 0) {
     const int e = errno;
     ::unlinkat(folder_, tempName.c_str(), 0);
     return SendResult::retry(fmt::format("rename to {}: {}", inFolder(name), std::strerror(e)));
   }
-  if (options_.fsync) ::fsync(folder_);
+  if (options_.fsync) {
+    // The folder the file was renamed into: the one the path names.
+    const int dir = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      ::fsync(dir);
+      ::close(dir);
+    }
+  }
   return SendResult::ok(name);
 }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -138,23 +139,42 @@ std::unique_ptr<IngestJournal> IngestJournal::open(const std::filesystem::path& 
                                                    bool syncEachAppend) {
   const auto files = paths(dataDir);
   Segment segments[2];
-  // The lock on the first file says who owns both.
-  for (int i = 0; i < 2; ++i) {
+  // The lock on the first file says who owns both. A previous owner shutting down removes the
+  // second file and then the first: a lock taken on a first file that was removed meanwhile
+  // (it is no longer the file the path names) is dropped and taken again on the new one.
+  for (int attempt = 0;; ++attempt) {
+    const int fd = ::open(files[0].c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) fail("store: cannot open", files[0]);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      ::close(fd);
+      if (e == EWOULDBLOCK) return nullptr;  // another process owns it
+      errno = e;
+      fail("store: cannot lock", files[0]);
+    }
+    struct stat held {
+    }, named{};
+    if (::fstat(fd, &held) == 0 && ::stat(files[0].c_str(), &named) == 0 &&
+        held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+      segments[0].path = files[0];
+      segments[0].fd = fd;
+      break;
+    }
+    ::close(fd);
+    if (attempt == 10) {
+      errno = EAGAIN;
+      fail("store: the ingest journal keeps being replaced:", files[0]);
+    }
+  }
+  for (int i = 1; i < 2; ++i) {
     Segment& s = segments[i];
     s.path = files[static_cast<std::size_t>(i)];
     s.fd = ::open(s.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (s.fd < 0) {
       const int e = errno;
-      if (i == 1) ::close(segments[0].fd);
+      ::close(segments[0].fd);
       errno = e;
       fail("store: cannot open", s.path);
-    }
-    if (i == 0 && ::flock(s.fd, LOCK_EX | LOCK_NB) != 0) {
-      const int e = errno;
-      ::close(s.fd);
-      if (e == EWOULDBLOCK) return nullptr;  // another process owns it
-      errno = e;
-      fail("store: cannot lock", s.path);
     }
   }
   if (syncEachAppend) {
@@ -296,9 +316,11 @@ void IngestJournal::reset() {
 }
 
 void IngestJournal::removeFile() {
-  for (Segment& s : segments_) {
+  // The second file first, the locked one last: a process that takes the lock after this finds
+  // no second file of ours to append to.
+  for (int i = 1; i >= 0; --i) {
     std::error_code ignored;
-    std::filesystem::remove(s.path, ignored);
+    std::filesystem::remove(segments_[i].path, ignored);
   }
 }
 

@@ -1864,7 +1864,9 @@ class SqliteStore final : public MessageStore {
                               [&] { return journalQueue_.size() >= maxBatch_ || journalClosed_; });
           journalGathering_ = false;
         }
-        while (!journalQueue_.empty() && batch.size() < maxBatch_) {
+        // A batch never needs more ids than one reservation block holds.
+        while (!journalQueue_.empty() &&
+               batch.size() < std::min<std::size_t>(maxBatch_, kIdBlock)) {
           batch.push_back(std::move(journalQueue_.front()));
           journalQueue_.pop_front();
         }
@@ -1921,10 +1923,10 @@ class SqliteStore final : public MessageStore {
     bool wake = false;
     {
       std::lock_guard lock(mutex_);
-      const std::size_t before = unfoldedCount_.load(std::memory_order_relaxed);
       for (Work& w : batch) handoff_.push_back(std::move(w));
+      // fetch_add, not load + store: the writer subtracts a finished fold outside this lock.
+      const std::size_t before = unfoldedCount_.fetch_add(batch.size(), std::memory_order_acq_rel);
       const std::size_t after = before + batch.size();
-      unfoldedCount_.store(after, std::memory_order_release);
       // An idle writer with nothing unfolded sleeps without a deadline: wake it to start the
       // fold delay. A full backlog is folded at once.
       if (before == 0 || after >= kFoldRecords) {

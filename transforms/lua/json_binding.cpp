@@ -200,8 +200,9 @@ inline bool withinPage(const unsigned char* s) {
 
 // Reads 16 bytes from `s`, possibly past the end of a shorter string (callers check
 // withinPage() and ignore the bytes beyond it). The over-read is deliberate, so AddressSanitizer
-// is told not to instrument it.
-__attribute__((no_sanitize_address)) inline __m128i loadBlockMayOverread(const unsigned char* s) {
+// and ThreadSanitizer are told not to instrument it.
+__attribute__((no_sanitize_address, no_sanitize_thread)) inline __m128i loadBlockMayOverread(
+    const unsigned char* s) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
 }
 #endif

@@ -194,6 +194,27 @@ TEST(IngestJournal, FailedAppendIsCutOffSoLaterRecordsStayReadable) {
   EXPECT_EQ(idsOf(j->readAll()), (std::vector<MessageId>{1, 2, 5}));
 }
 
+// A clean shutdown removes both files while still holding the lock on the first: the next
+// owner starts fresh files of its own and nothing it appends goes to a removed file.
+TEST(IngestJournal, NextOwnerAfterARemoveWritesToFilesThatExist) {
+  sb::test::TempDir dir;
+  auto first = IngestJournal::open(dir.path(), false);
+  ASSERT_NE(first, nullptr);
+  appendAll(*first, 1, 2);
+  first->removeFile();
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "ingest.journal"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "ingest.journal.1"));
+  auto next = IngestJournal::open(dir.path(), false);  // `first` still holds its lock
+  ASSERT_NE(next, nullptr);
+  next->setRotateBytes(1);
+  appendAll(*next, 3, 3);
+  next->release(0);  // past the rotation size: appends move to the second file
+  appendAll(*next, 4, 4);
+  EXPECT_EQ(idsOf(IngestJournal::readFile(dir.path())), (std::vector<MessageId>{3, 4}));
+  first.reset();
+  EXPECT_EQ(idsOf(IngestJournal::readFile(dir.path())), (std::vector<MessageId>{3, 4}));
+}
+
 TEST(IngestJournal, OneOwnerAtATime) {
   sb::test::TempDir dir;
   auto first = IngestJournal::open(dir.path(), false);
