@@ -135,7 +135,8 @@ void ingestFile(std::string_view format, const std::string& channel, IngestSink&
   }
 
   auto pending = std::make_shared<Pending>(records.size(), sink, std::move(done));
-  // Submitted in file order from one thread: the store commits them in that order.
+  // Submitted in file order from one thread: the accepted records get ids (and reach the router)
+  // in that order; rejected ones commit straight into SQLite beside them.
   for (std::size_t i = 0; i < records.size(); ++i) {
     const bool routable = records[i].status != store::MessageStatus::kRejected;
     try {

@@ -456,7 +456,9 @@ struct Work {
     kReserveIds,  // reserve a block of kIdBlock message ids for the journal thread
   };
   Kind kind = Kind::kIngest;
-  bool journaled = false;  // kIngest: acknowledged from the journal, id already assigned
+  // kIngest: the id is already assigned (acknowledged from the journal, or appended there by a
+  // batch whose append failed and which commits directly).
+  bool journaled = false;
   InboundRecord record;
   MessageStore::CommitCallback done;
   std::vector<RoutingOutcome> routing;
@@ -1907,6 +1909,14 @@ class SqliteStore final : public MessageStore {
     } catch (const std::exception& e) {
       sb::log::at(sb::log::Level::kError, kLog, "ingest journal: {}; committing directly",
                   e.what());
+      // With the ids they were appended under: if the torn batch could not be cut off, a
+      // replay finds those of its records that made it into the file already stored, instead
+      // of storing them a second time under other ids.
+      for (MessageId i = 0; i < count; ++i) {
+        Work& w = batch[static_cast<std::size_t>(i)];
+        w.journaled = true;
+        w.assignedId = next + i;
+      }
       toWriter(batch);
       return;
     }
@@ -2125,7 +2135,7 @@ class SqliteStore final : public MessageStore {
     }
     // Isolate the failing work so one bad item does not fail its whole batch.
     for (auto& w : batch) {
-      w.assignedId = 0;
+      if (!w.journaled) w.assignedId = 0;  // a journaled record keeps the id it was given
       w.result = 0;
       try {
         beginMain();
