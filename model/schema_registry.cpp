@@ -450,6 +450,16 @@ class NulGuard : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, NulGuard
   bool nul_ = false;
 };
 
+// Streams `json` through `handler` with the flags untrusted input is read with. True when it was
+// read to the end without an error (a handler that stops early counts as an error).
+template <typename Handler>
+bool readText(std::string_view json, Handler& handler) {
+  rapidjson::MemoryStream ms(json.data(), json.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
+  rapidjson::Reader reader;
+  return !reader.Parse<kParseFlags>(in, handler).IsError();
+}
+
 // Reads the top level of a document for its first "resourceType" and "schemaVersion" members
 // without building it, and stops as soon as it has what it was asked for. A member whose value is
 // not a string is remembered as such.
@@ -682,6 +692,25 @@ struct SchemaRegistry::Impl {
     return fmt::format("{}", fmt::join(names, ", "));
   }
 
+  // Runs the entry's validator over the text with a schema set borrowed from the pool, and lets
+  // `inspect(validator, guard, readToTheEnd)` read the outcome before the set goes back (on every
+  // exit path, exceptions included). Validated from the text by the streaming reader, not by
+  // walking a DOM: Document::Accept recurses once per nesting level and untrusted input may nest
+  // arbitrarily deep.
+  template <typename Inspect>
+  auto validateText(const TypeEntry& entry, std::string_view json, Inspect&& inspect) const {
+    struct Lease {
+      const Impl& impl;
+      std::unique_ptr<CompiledSet> set;
+      ~Lease() { impl.release(std::move(set)); }
+    } lease{*this, acquire()};
+    const SchemaDocument* schema = lease.set->folders[entry.folder]->get(entry.fileName);
+    rapidjson::SchemaValidator validator(*schema);
+    NulGuard<rapidjson::SchemaValidator> guard(validator);
+    const bool read = readText(json, guard);
+    return inspect(validator, guard, read);
+  }
+
   ValidationResult run(const std::string* forcedType, std::string_view json) const;
   bool validWithoutDom(const std::string* forcedType, std::string_view json) const;
   ValidationResult explain(const std::string* forcedType, std::string_view json) const;
@@ -699,12 +728,7 @@ ValidationResult SchemaRegistry::Impl::run(const std::string* forcedType,
 bool SchemaRegistry::Impl::validWithoutDom(const std::string* forcedType,
                                            std::string_view json) const {
   HeaderScan header(forcedType == nullptr);
-  {
-    rapidjson::MemoryStream ms(json.data(), json.size());
-    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
-    rapidjson::Reader reader;
-    reader.Parse<kParseFlags>(in, header);  // stops early once both members are found
-  }
+  readText(json, header);  // stops early (as an error) once both members are found
   if (!header.rootIsObject) return false;
   std::string_view typeName;
   if (forcedType != nullptr) {
@@ -723,19 +747,9 @@ bool SchemaRegistry::Impl::validWithoutDom(const std::string* forcedType,
     if (v == type->second.end()) return false;
     entry = &v->second;
   }
-  struct Lease {
-    const Impl& impl;
-    std::unique_ptr<CompiledSet> set;
-    ~Lease() { impl.release(std::move(set)); }
-  } lease{*this, acquire()};
-  const SchemaDocument* schema = lease.set->folders[entry->folder]->get(entry->fileName);
-  rapidjson::SchemaValidator validator(*schema);
-  NulGuard<rapidjson::SchemaValidator> guard(validator);
-  rapidjson::MemoryStream ms(json.data(), json.size());
-  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
-  rapidjson::Reader reader;
-  reader.Parse<kParseFlags>(in, guard);
-  return !reader.HasParseError() && !guard.sawNul() && validator.IsValid();
+  return validateText(*entry, json, [](const auto& validator, const auto& guard, bool read) {
+    return read && !guard.sawNul() && validator.IsValid();
+  });
 }
 
 ValidationResult SchemaRegistry::Impl::explain(const std::string* forcedType,
@@ -797,35 +811,21 @@ ValidationResult SchemaRegistry::Impl::explain(const std::string* forcedType,
     entry = &v->second;
   }
 
-  // Returns the borrowed set to the pool on every exit path, exceptions included.
-  struct Lease {
-    const Impl& impl;
-    std::unique_ptr<CompiledSet> set;
-    ~Lease() { impl.release(std::move(set)); }
-  } lease{*this, acquire()};
-  const SchemaDocument* schema = lease.set->folders[entry->folder]->get(entry->fileName);
-  rapidjson::SchemaValidator validator(*schema);
-  NulGuard<rapidjson::SchemaValidator> guard(validator);
-  // Validated from the text by the streaming reader, not by walking the DOM: Document::Accept
-  // recurses once per nesting level and untrusted input may nest arbitrarily deep.
-  rapidjson::MemoryStream ms(json.data(), json.size());
-  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
-  rapidjson::Reader reader;
-  reader.Parse<kParseFlags>(in, guard);
-  if (guard.sawNul()) {
-    const std::string at = firstNulString(doc);
-    return failure(
-        at, "nulCharacter",
-        fmt::format("{}: string contains U+0000, which the model does not allow", shown(at)));
-  }
-  if (validator.IsValid()) return {};
-
-  const Folder& folder = *folders[entry->folder];
-  const Document* raw = folder.file(entry->fileName);
-  const SchemaLoc root{&folder, raw, raw};
-  const char* keyword = validator.GetInvalidSchemaKeyword();
-  return describe(keyword != nullptr ? keyword : "schema", validator.GetInvalidDocumentPointer(),
-                  root, doc);
+  return validateText(*entry, json, [&](const auto& validator, const auto& guard, bool) {
+    if (guard.sawNul()) {
+      const std::string at = firstNulString(doc);
+      return failure(
+          at, "nulCharacter",
+          fmt::format("{}: string contains U+0000, which the model does not allow", shown(at)));
+    }
+    if (validator.IsValid()) return ValidationResult{};
+    const Folder& folder = *folders[entry->folder];
+    const Document* raw = folder.file(entry->fileName);
+    const SchemaLoc root{&folder, raw, raw};
+    const char* keyword = validator.GetInvalidSchemaKeyword();
+    return describe(keyword != nullptr ? keyword : "schema", validator.GetInvalidDocumentPointer(),
+                    root, doc);
+  });
 }
 
 SchemaRegistry::SchemaRegistry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
