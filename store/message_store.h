@@ -219,8 +219,10 @@ class MessageStore {
 
  public:
   // ---- ingest (group-committed) ----
-  // `done` runs on the store's commit thread once the record is durable at the configured
-  // level (id set) or the commit failed (error set). It must not block: post work elsewhere.
+  // `done` runs once the record is durable at the configured level (id set) or the commit
+  // failed (error set): on the store's commit thread, or on the calling thread before
+  // submitInbound returns (an idle store may append the record there and then). It must not
+  // block, and must not take a lock the caller holds while submitting: post work elsewhere.
   using CommitCallback = std::function<void(std::optional<MessageId> id, const std::string& error)>;
   virtual void submitInbound(InboundRecord record, CommitCallback done) = 0;
   // Blocking convenience over submitInbound. Throws std::runtime_error on failure.

@@ -523,7 +523,8 @@ class SqliteStore final : public MessageStore {
     prepareMain();
     // The journal's owner is known before reconcile reads the id counter (see reloadMainState).
     if (options_.ingestJournal) {
-      journal_ = IngestJournal::open(options_.dataDir, options_.durability == Durability::kPower);
+      syncedJournal_ = options_.durability == Durability::kPower;
+      journal_ = IngestJournal::open(options_.dataDir, syncedJournal_);
       if (journal_) journal_->setRotateBytes(options_.journalRotateBytes);
       if (!journal_) {
         sb::log::at(sb::log::Level::kInfo, kLog,
@@ -559,6 +560,7 @@ class SqliteStore final : public MessageStore {
     w.kind = Work::Kind::kIngest;
     w.record = std::move(record);
     w.done = std::move(done);
+    if (journals(w) && appendHere(w)) return;
     if (!(journals(w) ? enqueueJournal(w) : enqueue(w))) {
       if (w.done) w.done(std::nullopt, unavailableReason());
     }
@@ -1831,6 +1833,42 @@ class SqliteStore final : public MessageStore {
   // while the previous append ran), hands them to the writer for folding and acknowledges them.
   // Records it cannot journal (no ids, a failed append, folds failing with a full backlog) go to
   // the writer's queue and commit straight into SQLite, after everything journaled before them.
+  // With the journal thread asleep and nothing queued for it, the caller appends its record
+  // itself: waking the journal thread and being woken again for the acknowledgement cost two
+  // thread switches per message, most of a lone connection's round trip. Only at durability
+  // process (an fdatasync would hold up the caller's other connections) and only while ids are
+  // reserved (taking more may wait for the writer).
+  bool appendHere(Work& w) {
+    if (syncedJournal_) return false;
+    {
+      std::lock_guard lock(journalMutex_);
+      if (journalClosed_ || journalAppending_ || !journalIdle_ || !journalQueue_.empty()) {
+        return false;
+      }
+      if (nextId_.load(std::memory_order_relaxed) >= reservedUntil_) return false;
+      journalAppending_ = true;
+    }
+    // Given back however journalBatch ends, or the journal thread would wait forever.
+    struct GiveBack {
+      SqliteStore& store;
+      ~GiveBack() {
+        bool wake = false;
+        {
+          std::lock_guard lock(store.journalMutex_);
+          store.journalAppending_ = false;
+          wake = !store.journalQueue_.empty() || store.journalClosed_;
+        }
+        if (wake) store.journalCv_.notify_one();
+      }
+    } giveBack{*this};
+    std::vector<Work>& batch = hereBatch_;
+    batch.clear();
+    batch.push_back(std::move(w));
+    journalBatch(batch);
+    batch.clear();
+    return true;
+  }
+
   bool enqueueJournal(Work& w) {
     bool wake = false;
     {
@@ -1852,10 +1890,14 @@ class SqliteStore final : public MessageStore {
         std::unique_lock lock(journalMutex_);
         if (journalQueue_.empty()) {
           journalIdle_ = true;
-          journalCv_.wait(lock, [&] { return !journalQueue_.empty() || journalClosed_; });
+          journalCv_.wait(lock, [&] {
+            return (!journalQueue_.empty() || journalClosed_) && !journalAppending_;
+          });
           journalIdle_ = false;
           wasBusy = false;
         }
+        // A caller appending its own record (appendHere) holds the journal until it is done.
+        journalCv_.wait(lock, [&] { return !journalAppending_; });
         if (journalQueue_.empty()) return;  // closed, and everything given was handled
         // As the writer used to: after idling, wait briefly for company (durability power pays
         // an fdatasync per append).
@@ -2309,6 +2351,9 @@ class SqliteStore final : public MessageStore {
   bool journalIdle_ = false;
   bool journalGathering_ = false;
   bool journalClosed_ = false;
+  bool journalAppending_ = false;  // appendHere() is appending: the journal thread waits
+  bool syncedJournal_ = false;     // durability power: every append waits for the disk
+  std::vector<Work> hereBatch_;    // appendHere()'s, reused while it holds the journal
   std::thread journalThread_;
   MessageId reservedUntil_ = 0;  // ids below this are reserved for the journal in main.db
   std::future<std::size_t> nextBlock_;
