@@ -6,8 +6,9 @@
 #
 # usage: bench/mllp/run.sh [BUILD_DIR]   (default build; needs tests/peers installed: npm ci)
 #   ROUTE_WORKERS=N sets engine.route_workers for the Lua runs (default: one per core).
-#   OUT_BASE=/dev/shm puts the file destination's folder there (e.g. tmpfs) instead of inside the
-#   data directory, to separate the engine from the filesystem's file-creation cost.
+#   OUT_BASE=/dev/shm puts the file destinations' folders there (e.g. tmpfs) instead of inside the
+#   data directory, to separate the engine from the filesystem's file-creation cost (both the
+#   plain and the Lua -> file runs).
 #
 # Run directories are removed only when the script ends: on ext4 without a journal, creating a
 # file skips inodes freed in the last minute or more (recently_deleted in find_inode_bit), so
@@ -90,8 +91,13 @@ run_switchboard_lua() {
     destination="destination \"out\" { type = \"http\", url = \"http://127.0.0.1:$http_port/api/v1/patients/{patient_id}\", method = \"PUT\" }"
     wait_args=(--wait-count-file "$dir/count")
   else
-    destination="destination \"out\" { type = \"file\", directory = \"out\", filename = \"{id}.json\" }"
-    wait_args=(--wait-dir "$dir/data/out")
+    local out="$dir/data/out"
+    if [ -n "${OUT_BASE:-}" ]; then
+      out=$(mktemp -d "$OUT_BASE/sb-bench-out.XXXXXX")
+      CLEANUP+=("$out")
+    fi
+    destination="destination \"out\" { type = \"file\", directory = \"$out\", filename = \"{id}.json\" }"
+    wait_args=(--wait-dir "$out")
   fi
   cat >"$dir/bench.lua" <<CFG
 engine { durability = "process", log_level = "warn", script_folders = { "$PWD/scripts/lua" }$workers }
