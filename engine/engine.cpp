@@ -68,9 +68,32 @@ void DeliveryWorker::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void InFlight::add() {
-  std::lock_guard lock(mutex_);
-  ++count_;
+void InFlight::submit(int limit, const Submit& submit, const char* category, std::string failure,
+                      std::function<void()> then) {
+  {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return count_ < limit; });
+    ++count_;
+  }
+  try {
+    submit([this, category, failure = std::move(failure),
+            then = std::move(then)](std::exception_ptr error) {
+      if (error) {
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          log::at(log::Level::kError, category, "{}: {}", failure, e.what());
+        } catch (...) {
+          log::at(log::Level::kError, category, "{}: a non-standard exception", failure);
+        }
+      }
+      if (then) then();
+      finished(error != nullptr);
+    });
+  } catch (...) {
+    finished(true);
+    throw;
+  }
 }
 
 void InFlight::finished(bool failed) {
@@ -109,22 +132,15 @@ void DeliveryWorker::run() {
   const std::string& name = destination_.name;
   const auto submit = [&] {
     if (outcomes.empty()) return;
-    inFlight.waitBelow(kMaxInFlight);
     after = std::max(after, outcomes.back().queueId);
-    inFlight.add();
-    store_.submitDeliveries(std::move(outcomes), [&inFlight, &name](std::exception_ptr error) {
-      if (error) {
-        try {
-          std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-          log::at(log::Level::kError, "deliver",
-                  "destination {}: recording delivery outcomes failed (they will be sent again): "
-                  "{}",
-                  name, e.what());
-        }
-      }
-      inFlight.finished(error != nullptr);
-    });
+    inFlight.submit(
+        kMaxInFlight,
+        [&](store::MessageStore::DoneCallback done) {
+          store_.submitDeliveries(std::move(outcomes), std::move(done));
+        },
+        "deliver",
+        fmt::format("destination {}: recording delivery outcomes failed (they will be sent again)",
+                    name));
     outcomes.clear();
   };
   // Everything recorded before going on: the next read must see a retry's new attempt count.
@@ -455,33 +471,18 @@ void Engine::routeBatch(std::vector<store::StoredMessage>& batch) {
       }
     }
   }
-  routed_.waitBelow(kMaxInFlight);
-  routed_.add();
-  struct Submitted {  // a submit that throws never calls back: count it as finished then
-    InFlight& inFlight;
-    bool done = false;
-    ~Submitted() {
-      if (!done) inFlight.finished(true);
-    }
-  } submitted{routed_};
   // The destinations hear of their new entries once they are committed.
-  store_->submitRouting(
-      std::move(outcomes), [this, wake = std::move(wake)](std::exception_ptr error) {
-        if (error) {
-          try {
-            std::rethrow_exception(error);
-          } catch (const std::exception& e) {
-            log::at(log::Level::kError, "route",
-                    "recording routing outcomes failed (the messages will be routed again): {}",
-                    e.what());
-          }
-        }
+  routed_.submit(
+      kMaxInFlight,
+      [&](store::MessageStore::DoneCallback done) {
+        store_->submitRouting(std::move(outcomes), std::move(done));
+      },
+      "route", "recording routing outcomes failed (the messages will be routed again)",
+      [this, wake = std::move(wake)] {
         for (std::size_t i = 0; i < workers_.size(); ++i) {
           if (wake[i]) workers_[i]->wake();
         }
-        routed_.finished(error != nullptr);
       });
-  submitted.done = true;
 }
 
 std::unique_ptr<Engine::Routing> Engine::buildRouting(const Plan& plan, std::size_t workers,

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -39,15 +40,21 @@ class Signal {
 // count, stopping).
 class InFlight {
  public:
-  void add();
-  // For the store's callback: the batch is committed, or its commit failed.
-  void finished(bool failed);
+  using Submit = std::function<void(store::MessageStore::DoneCallback)>;
+  // Waits until fewer than `limit` batches are in flight, then calls `submit` with the callback
+  // for the store: it logs a failed commit under `category` as "<failure>: <error>", runs
+  // `then` (committed or not) and counts the batch finished. A submit that throws never calls
+  // back: its batch counts as finished at once and the exception goes on.
+  void submit(int limit, const Submit& submit, const char* category, std::string failure,
+              std::function<void()> then = {});
   void waitBelow(int count);
   bool none();
   // Whether a commit failed since the last call (the worker then pauses before going on).
   bool takeFailure();
 
  private:
+  void finished(bool failed);
+
   std::mutex mutex_;
   std::condition_variable cv_;
   int count_ = 0;

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include <fmt/format.h>
@@ -317,6 +319,63 @@ TEST(RouteWorkers, EveryItemOnceOnEveryRoundAndTheFirstErrorIsRethrown) {
   std::atomic<int> calls{0};
   workers.run(50, [&](std::size_t, std::size_t) { ++calls; });
   EXPECT_EQ(calls.load(), 50);
+}
+
+TEST(InFlight, ABatchCountsUntilItsCallbackRunsAndAFailedCommitIsReported) {
+  InFlight inFlight;
+  store::MessageStore::DoneCallback first, second;
+  std::vector<std::string> then;
+  inFlight.submit(
+      2, [&](store::MessageStore::DoneCallback done) { first = std::move(done); }, "test",
+      "first failed", [&] { then.push_back("first"); });
+  inFlight.submit(
+      2, [&](store::MessageStore::DoneCallback done) { second = std::move(done); }, "test",
+      "second failed", [&] { then.push_back("second"); });
+  EXPECT_FALSE(inFlight.none());
+  // A third batch waits until one of the two in flight is committed.
+  std::atomic<bool> thirdSubmitted{false};
+  std::thread third([&] {
+    inFlight.submit(
+        2,
+        [&](store::MessageStore::DoneCallback done) {
+          thirdSubmitted = true;
+          done(nullptr);
+        },
+        "test", "third failed");
+  });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(thirdSubmitted.load());
+  second(std::make_exception_ptr(std::runtime_error("disk full")));
+  third.join();
+  EXPECT_TRUE(thirdSubmitted.load());
+  EXPECT_EQ(then, (std::vector<std::string>{"second"}));  // runs whether committed or not
+  EXPECT_TRUE(inFlight.takeFailure());
+  EXPECT_FALSE(inFlight.takeFailure());  // taken once
+  EXPECT_FALSE(inFlight.none());
+  first(nullptr);
+  EXPECT_TRUE(inFlight.none());
+  EXPECT_FALSE(inFlight.takeFailure());
+  EXPECT_EQ(then, (std::vector<std::string>{"second", "first"}));
+}
+
+TEST(InFlight, ASubmitThatThrowsCountsAsFinishedAndTheExceptionGoesOn) {
+  InFlight inFlight;
+  EXPECT_THROW(inFlight.submit(
+                   1, [](store::MessageStore::DoneCallback) { throw std::runtime_error("closed"); },
+                   "test", "never"),
+               std::runtime_error);
+  EXPECT_TRUE(inFlight.none());  // otherwise the next submit with limit 1 would wait forever
+  EXPECT_TRUE(inFlight.takeFailure());
+  bool submitted = false;
+  inFlight.submit(
+      1,
+      [&](store::MessageStore::DoneCallback done) {
+        submitted = true;
+        done(nullptr);
+      },
+      "test", "never");
+  EXPECT_TRUE(submitted);
+  EXPECT_TRUE(inFlight.none());
 }
 
 }  // namespace
