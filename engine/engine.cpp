@@ -75,8 +75,11 @@ void InFlight::submit(int limit, const Submit& submit, const char* category, std
     cv_.wait(lock, [&] { return count_ < limit; });
     ++count_;
   }
+  // Counted finished once: by the callback, or here when submit throws without having called
+  // it (a submit that calls back and then throws must not count the batch twice).
+  auto counted = std::make_shared<std::atomic<bool>>(false);
   try {
-    submit([this, category, failure = std::move(failure),
+    submit([this, counted, category, failure = std::move(failure),
             then = std::move(then)](std::exception_ptr error) {
       if (error) {
         try {
@@ -88,10 +91,10 @@ void InFlight::submit(int limit, const Submit& submit, const char* category, std
         }
       }
       if (then) then();
-      finished(error != nullptr);
+      if (!counted->exchange(true)) finished(error != nullptr);
     });
   } catch (...) {
-    finished(true);
+    if (!counted->exchange(true)) finished(true);
     throw;
   }
 }

@@ -1218,8 +1218,8 @@ void HttpSource::Core::ingestX12(Request req, Respond respond) {
                                          errorInfo(ErrorCode::kStoreCommitFailed).id))));
           return;
         }
-        // This runs on the store's commit thread, which must not wait for a read: the
-        // verdict (accepted or rejected, as stored) is read on an I/O thread.
+        // This runs on the store's commit thread (or the submitting thread, which must not
+        // wait either): the verdict (accepted or rejected, as stored) is read on an I/O thread.
         asio::post(self->io, [self, result = std::move(result), respond]() {
           self->guarded(respond, [&] {
             std::size_t rejected = 0;

@@ -89,9 +89,9 @@ struct ListenerCore : std::enable_shared_from_this<ListenerCore> {
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
   std::atomic<std::uint64_t> nextConnectionId{1};
 
-  // Replies answered on other threads (the store's commit thread answers a whole batch at once)
-  // are collected here and handed to the I/O threads by one posted drain, rather than one post,
-  // and so one thread wake-up, per reply.
+  // Replies answered on other threads (the store's commit thread answers a whole batch at once;
+  // an idle store answers on the I/O thread itself) are collected here and handed to the I/O
+  // threads by one posted drain, rather than one post, and so one thread wake-up, per reply.
   struct QueuedReply {
     std::weak_ptr<Connection> connection;
     std::uint64_t seq = 0;

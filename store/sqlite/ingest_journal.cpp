@@ -299,6 +299,15 @@ void IngestJournal::empty(Segment& s) {
   s.lastId = 0;
 }
 
+bool IngestJournal::releaseDue(MessageId foldedThrough) const {
+  for (const Segment& s : segments_) {
+    if (s.bytes == 0 || s.lastId > foldedThrough) continue;
+    if (&s == &segments_[active_] && s.bytes < rotateBytes_) continue;
+    return true;
+  }
+  return segments_[active_].bytes >= rotateBytes_ && segments_[1 - active_].bytes == 0;
+}
+
 void IngestJournal::release(MessageId foldedThrough) {
   for (Segment& s : segments_) {
     if (s.bytes == 0 || s.lastId > foldedThrough) continue;

@@ -63,6 +63,8 @@ class IngestJournal {
   // the rotation size), and appends move to the other file when this one is past it. Throws
   // std::system_error when a file cannot be emptied (harmless: a replay skips folded records).
   void release(MessageId foldedThrough);
+  // Whether release(foldedThrough) would empty a file or move appends to the other one.
+  bool releaseDue(MessageId foldedThrough) const;
   // Empties both files (everything in them is in the store).
   void reset();
   // Bytes in both files.

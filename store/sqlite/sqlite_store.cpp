@@ -1836,8 +1836,9 @@ class SqliteStore final : public MessageStore {
   // With the journal thread asleep and nothing queued for it, the caller appends its record
   // itself: waking the journal thread and being woken again for the acknowledgement cost two
   // thread switches per message, most of a lone connection's round trip. Only at durability
-  // process (an fdatasync would hold up the caller's other connections) and only while ids are
-  // reserved (taking more may wait for the writer).
+  // process (an fdatasync would hold up the caller's other connections), only with an id free
+  // in the reservation (taking a new block may wait for the writer), and never emptying a
+  // folded journal file (an ftruncate of megabytes): the journal thread does that.
   bool appendHere(Work& w) {
     if (syncedJournal_) return false;
     {
@@ -1845,26 +1846,31 @@ class SqliteStore final : public MessageStore {
       if (journalClosed_ || journalAppending_ || !journalIdle_ || !journalQueue_.empty()) {
         return false;
       }
-      if (nextId_.load(std::memory_order_relaxed) >= reservedUntil_) return false;
       journalAppending_ = true;
     }
-    // Given back however journalBatch ends, or the journal thread would wait forever.
+    // Given back however the append ends, or the journal thread would wait forever. Notified
+    // under the lock: once the role is back, close() may join the journal thread and return.
     struct GiveBack {
       SqliteStore& store;
       ~GiveBack() {
-        bool wake = false;
-        {
-          std::lock_guard lock(store.journalMutex_);
-          store.journalAppending_ = false;
-          wake = !store.journalQueue_.empty() || store.journalClosed_;
+        const bool releaseDue =
+            store.journal_->releaseDue(store.foldedThrough_.load(std::memory_order_acquire));
+        std::lock_guard lock(store.journalMutex_);
+        store.journalAppending_ = false;
+        store.journalReleaseWanted_ = store.journalReleaseWanted_ || releaseDue;
+        if (!store.journalQueue_.empty() || store.journalClosed_ || releaseDue) {
+          store.journalCv_.notify_one();
         }
-        if (wake) store.journalCv_.notify_one();
       }
     } giveBack{*this};
+    // Other threads move the counter too (the writer's direct commits, other processes' ids):
+    // take the id here, and hand over to the journal thread if the reservation ran out.
+    const std::optional<MessageId> id = tryTakeIds(1);
+    if (!id) return false;
     std::vector<Work>& batch = hereBatch_;
     batch.clear();
     batch.push_back(std::move(w));
-    journalBatch(batch);
+    journalBatch(batch, *id);
     batch.clear();
     return true;
   }
@@ -1890,15 +1896,22 @@ class SqliteStore final : public MessageStore {
         std::unique_lock lock(journalMutex_);
         if (journalQueue_.empty()) {
           journalIdle_ = true;
+          // A caller appending its own record (appendHere) holds the journal until it is done.
           journalCv_.wait(lock, [&] {
-            return (!journalQueue_.empty() || journalClosed_) && !journalAppending_;
+            return (!journalQueue_.empty() || journalClosed_ || journalReleaseWanted_) &&
+                   !journalAppending_;
           });
           journalIdle_ = false;
           wasBusy = false;
         }
-        // A caller appending its own record (appendHere) holds the journal until it is done.
-        journalCv_.wait(lock, [&] { return !journalAppending_; });
-        if (journalQueue_.empty()) return;  // closed, and everything given was handled
+        if (journalQueue_.empty() && journalClosed_) return;  // everything given was handled
+        if (journalQueue_.empty()) {
+          // Woken by appendHere: a folded file is worth emptying.
+          journalReleaseWanted_ = false;
+          lock.unlock();
+          releaseJournal();
+          continue;
+        }
         // As the writer used to: after idling, wait briefly for company (durability power pays
         // an fdatasync per append).
         if (!wasBusy && journalQueue_.size() < maxBatch_ && !journalClosed_ &&
@@ -1920,7 +1933,19 @@ class SqliteStore final : public MessageStore {
     }
   }
 
-  void journalBatch(std::vector<Work>& batch) {
+  // Empties the journal files whose records are all folded (the appender's job).
+  void releaseJournal() {
+    try {
+      journal_->release(foldedThrough_.load(std::memory_order_acquire));
+    } catch (const std::exception& e) {
+      // Harmless: a replay skips records the store already holds.
+      sb::log::at(sb::log::Level::kWarn, kLog, "ingest journal: {}", e.what());
+    }
+  }
+
+  // Appends `batch` and acknowledges it. `taken`: the first id, already taken by appendHere
+  // (which leaves emptying folded files to the journal thread).
+  void journalBatch(std::vector<Work>& batch, std::optional<MessageId> taken = std::nullopt) {
     if (journal_->broken() || (foldFailing_.load(std::memory_order_acquire) &&
                                unfoldedCount_.load(std::memory_order_acquire) >= kFoldRecords)) {
       toWriter(batch);
@@ -1929,18 +1954,13 @@ class SqliteStore final : public MessageStore {
     const auto count = static_cast<MessageId>(batch.size());
     MessageId next = 0;
     try {
-      next = takeIds(count);
+      next = taken ? *taken : takeIds(count);
     } catch (const std::exception& e) {
       sb::log::at(sb::log::Level::kWarn, kLog, "cannot reserve message ids: {}", e.what());
       toWriter(batch);
       return;
     }
-    try {
-      journal_->release(foldedThrough_.load(std::memory_order_acquire));
-    } catch (const std::exception& e) {
-      // Harmless: a replay skips records the store already holds.
-      sb::log::at(sb::log::Level::kWarn, kLog, "ingest journal: {}", e.what());
-    }
+    if (!taken) releaseJournal();
     std::vector<IngestJournal::Entry>& entries = journalEntries_;
     entries.clear();
     for (MessageId i = 0; i < count; ++i) {
@@ -1993,14 +2013,18 @@ class SqliteStore final : public MessageStore {
         done(id, std::string());
       } catch (const std::exception& e) {
         sb::log::at(sb::log::Level::kError, kLog, "commit callback threw: {}", e.what());
+      } catch (...) {
+        // Run by appendHere on a caller's thread too: nothing may escape into submitInbound.
+        sb::log::at(sb::log::Level::kError, kLog, "commit callback threw a non-standard exception");
       }
     }
     acks.clear();
   }
 
-  // Journal thread: takes `count` consecutive ids from the shared counter, all below the
-  // reservation committed in main.db (so no other process can hold them). A new reservation is
-  // asked for while half a block is left, so the journal rarely waits for the writer.
+  // The appender (the journal thread, or appendHere's caller): takes `count` consecutive ids
+  // from the shared counter, all below the reservation committed in main.db (so no other
+  // process can hold them). A new reservation is asked for while half a block is left, so the
+  // journal rarely waits for the writer.
   MessageId takeIds(MessageId count) {
     MessageId start = nextId_.load(std::memory_order_relaxed);
     while (true) {
@@ -2014,6 +2038,31 @@ class SqliteStore final : public MessageStore {
     }
     if (!nextBlock_.valid() && reservedUntil_ - (start + count) < kIdBlock / 2) {
       nextBlock_ = askForIdBlock();
+    }
+    return start;
+  }
+
+  // takeIds without waiting: nullopt when the reservation is used up and the next block is not
+  // committed yet.
+  std::optional<MessageId> tryTakeIds(MessageId count) {
+    if (nextBlock_.valid() &&
+        nextBlock_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      try {
+        reservedUntil_ = std::max(reservedUntil_, static_cast<MessageId>(nextBlock_.get()));
+      } catch (const std::exception&) {
+        return std::nullopt;  // the journal thread asks again and reports it
+      }
+    }
+    MessageId start = nextId_.load(std::memory_order_relaxed);
+    do {
+      if (start + count > reservedUntil_) return std::nullopt;
+    } while (!nextId_.compare_exchange_weak(start, start + count, std::memory_order_relaxed));
+    if (!nextBlock_.valid() && reservedUntil_ - (start + count) < kIdBlock / 2) {
+      try {
+        nextBlock_ = askForIdBlock();
+      } catch (const std::exception&) {
+        // Closing: the next append finds out.
+      }
     }
     return start;
   }
@@ -2332,8 +2381,9 @@ class SqliteStore final : public MessageStore {
 
   WalTarget mainWal_;
 
-  // Ingest journal. The file is the journal thread's once the threads run (the writer removes
-  // it after that thread stopped); unfolded_ and the fold state are the writer's.
+  // Ingest journal. The files are the appender's once the threads run — the journal thread, or
+  // a submitter holding the role in appendHere — (the writer removes them after the journal
+  // thread stopped); unfolded_ and the fold state are the writer's.
   std::unique_ptr<IngestJournal> journal_;
   std::deque<Work> unfolded_;  // acknowledged, not in SQLite yet; ids ascending
   std::size_t unfoldedBytes_ = 0;
@@ -2351,9 +2401,10 @@ class SqliteStore final : public MessageStore {
   bool journalIdle_ = false;
   bool journalGathering_ = false;
   bool journalClosed_ = false;
-  bool journalAppending_ = false;  // appendHere() is appending: the journal thread waits
-  bool syncedJournal_ = false;     // durability power: every append waits for the disk
-  std::vector<Work> hereBatch_;    // appendHere()'s, reused while it holds the journal
+  bool journalAppending_ = false;      // appendHere() is appending: the journal thread waits
+  bool journalReleaseWanted_ = false;  // appendHere() left a folded file to empty
+  bool syncedJournal_ = false;         // durability power: every append waits for the disk
+  std::vector<Work> hereBatch_;        // appendHere()'s, reused while it holds the journal
   std::thread journalThread_;
   MessageId reservedUntil_ = 0;  // ids below this are reserved for the journal in main.db
   std::future<std::size_t> nextBlock_;

@@ -376,6 +376,23 @@ TEST(InFlight, ASubmitThatThrowsCountsAsFinishedAndTheExceptionGoesOn) {
       "test", "never");
   EXPECT_TRUE(submitted);
   EXPECT_TRUE(inFlight.none());
+  // One that calls back and then throws counts once: the count does not go below zero, so a
+  // later batch still shows as in flight.
+  EXPECT_THROW(inFlight.submit(
+                   2,
+                   [](store::MessageStore::DoneCallback done) {
+                     done(nullptr);
+                     throw std::runtime_error("after the callback");
+                   },
+                   "test", "never"),
+               std::runtime_error);
+  store::MessageStore::DoneCallback pending;
+  inFlight.submit(
+      2, [&](store::MessageStore::DoneCallback done) { pending = std::move(done); }, "test",
+      "never");
+  EXPECT_FALSE(inFlight.none());
+  pending(nullptr);
+  EXPECT_TRUE(inFlight.none());
 }
 
 }  // namespace

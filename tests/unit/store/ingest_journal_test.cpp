@@ -134,13 +134,17 @@ TEST(IngestJournal, FilesTakeTurnsAndAreEmptiedOnceFolded) {
   ASSERT_NE(j, nullptr);
   j->setRotateBytes(1);
   appendAll(*j, 1, 3);
-  j->release(2);  // record 3 is not folded: the first file stays, appends move on
+  EXPECT_TRUE(j->releaseDue(2));  // past the rotation size with the other file empty
+  j->release(2);                  // record 3 is not folded: the first file stays, appends move on
+  EXPECT_FALSE(j->releaseDue(2));
   EXPECT_GT(std::filesystem::file_size(first), 0u);
   appendAll(*j, 4, 5);
   EXPECT_GT(std::filesystem::file_size(second), 0u);
   EXPECT_EQ(idsOf(j->readAll()), (std::vector<MessageId>{1, 2, 3, 4, 5}));
   EXPECT_EQ(idsOf(IngestJournal::readFile(dir.path())), (std::vector<MessageId>{1, 2, 3, 4, 5}));
 
+  EXPECT_FALSE(j->releaseDue(2));
+  EXPECT_TRUE(j->releaseDue(3));
   j->release(3);  // the first file is all folded: emptied, and appends go back to it
   EXPECT_EQ(std::filesystem::file_size(first), 0u);
   appendAll(*j, 6, 6);
@@ -152,7 +156,9 @@ TEST(IngestJournal, FilesTakeTurnsAndAreEmptiedOnceFolded) {
   EXPECT_EQ(idsOf(j->readAll()), (std::vector<MessageId>{6}));
   EXPECT_EQ(j->bytes(), std::filesystem::file_size(first));
 
+  EXPECT_TRUE(j->releaseDue(6));
   j->release(6);
+  EXPECT_FALSE(j->releaseDue(6));
   EXPECT_TRUE(j->readAll().empty());
   EXPECT_EQ(j->bytes(), 0u);
 }
@@ -163,6 +169,7 @@ TEST(IngestJournal, SmallFileIsKeptUntilItIsWorthEmptying) {
   auto j = IngestJournal::open(dir.path(), false);
   ASSERT_NE(j, nullptr);
   appendAll(*j, 1, 2);
+  EXPECT_FALSE(j->releaseDue(2));
   j->release(2);
   EXPECT_EQ(idsOf(j->readAll()), (std::vector<MessageId>{1, 2}));
   j->setRotateBytes(1);

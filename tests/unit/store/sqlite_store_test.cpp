@@ -392,6 +392,38 @@ TEST_F(SqliteStoreTest, AnIdleJournalIsAppendedByTheSubmitterAtDurabilityProcess
   }
 }
 
+// The submitter never empties a folded journal file (an ftruncate of megabytes on an I/O
+// thread): it leaves that to the journal thread, which it wakes for it.
+TEST_F(SqliteStoreTest, FilesAppendedByTheSubmitterAreEmptiedByTheJournalThread) {
+  auto store = open([](Options& o) {
+    o.journalRotateBytes = 1024;
+    o.journalFoldDelay = std::chrono::milliseconds(1);
+  });
+  EXPECT_EQ(store->insertInbound(record(1)), 1);
+  EXPECT_GE(acknowledgedOnTheCaller(*store, 2, 101), 50);
+  const auto journalBytes = [&] {
+    std::uintmax_t total = 0;
+    for (const char* name : {"ingest.journal", "ingest.journal.1"}) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(dir_.path() / name, ec);
+      if (!ec) total += size;
+    }
+    return total;
+  };
+  // A hundred records of ~150 bytes went through 1 KB files: had nobody emptied them, they
+  // would hold them all.
+  std::uintmax_t bytes = journalBytes();
+  for (int i = 102; i < 400 && bytes > 4096; ++i) {
+    store->search(SearchQuery{});  // folds what the journal holds
+    acknowledgedOnTheCaller(*store, i, i);
+    bytes = journalBytes();
+  }
+  EXPECT_LE(bytes, 4096u);
+  SearchQuery all;
+  all.limit = 1000;
+  EXPECT_GE(store->search(all).size(), 101u);
+}
+
 TEST_F(SqliteStoreTest, AtDurabilityPowerTheSubmitterNeverWaitsForTheDisk) {
   auto store = open([](Options& o) { o.durability = Durability::kPower; });
   EXPECT_EQ(store->insertInbound(record(1)), 1);
