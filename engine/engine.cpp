@@ -133,6 +133,8 @@ void DeliveryWorker::run() {
   InFlight inFlight;
   std::int64_t after = 0;
   const std::string& name = destination_.name;
+  const std::string failure = fmt::format(
+      "destination {}: recording delivery outcomes failed (they will be sent again)", name);
   const auto submit = [&] {
     if (outcomes.empty()) return;
     after = std::max(after, outcomes.back().queueId);
@@ -141,9 +143,7 @@ void DeliveryWorker::run() {
         [&](store::MessageStore::DoneCallback done) {
           store_.submitDeliveries(std::move(outcomes), std::move(done));
         },
-        "deliver",
-        fmt::format("destination {}: recording delivery outcomes failed (they will be sent again)",
-                    name));
+        "deliver", failure);
     outcomes.clear();
   };
   // Everything recorded before going on: the next read must see a retry's new attempt count.

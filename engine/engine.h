@@ -43,8 +43,8 @@ class InFlight {
   using Submit = std::function<void(store::MessageStore::DoneCallback)>;
   // Waits until fewer than `limit` batches are in flight, then calls `submit` with the callback
   // for the store: it logs a failed commit under `category` as "<failure>: <error>", runs
-  // `then` (committed or not) and counts the batch finished. A submit that throws never calls
-  // back: its batch counts as finished at once and the exception goes on.
+  // `then` (committed or not) and counts the batch finished. A submit that throws counts its
+  // batch finished (once, whether or not it called back first) and the exception goes on.
   void submit(int limit, const Submit& submit, const char* category, std::string failure,
               std::function<void()> then = {});
   void waitBelow(int count);

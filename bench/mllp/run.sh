@@ -30,16 +30,24 @@ hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 declare -A RESULT
 CLEANUP=()
-trap 'rm -rf "${CLEANUP[@]}"' EXIT
+trap 'rm -rf "${CLEANUP[@]}" "${OUT_BASE:-/nonexistent}"/sb-bench-out."$$".*' EXIT
+
+# The file destination's folder for a run in DIR: under OUT_BASE when set (removed at exit with
+# the run directories), else inside the data directory.
+destination_folder() {
+  if [ -n "${OUT_BASE:-}" ]; then
+    local folder="$OUT_BASE/sb-bench-out.$$.${1##*/}"  # the run directory's name is unique
+    mkdir -p "$folder" && echo "$folder"
+  else
+    echo "$1/data/out"
+  fi
+}
+
 run_switchboard() {
   local conns=$1 per=$2
   local dir; dir=$(mktemp -d)
   CLEANUP+=("$dir")
-  local out="$dir/data/out"
-  if [ -n "${OUT_BASE:-}" ]; then
-    out=$(mktemp -d "$OUT_BASE/sb-bench-out.XXXXXX")
-    CLEANUP+=("$out")
-  fi
+  local out; out=$(destination_folder "$dir")
   local port; port=$(free_port)
   cat >"$dir/bench.lua" <<CFG
 engine { durability = "process", log_level = "warn" }
@@ -91,11 +99,7 @@ run_switchboard_lua() {
     destination="destination \"out\" { type = \"http\", url = \"http://127.0.0.1:$http_port/api/v1/patients/{patient_id}\", method = \"PUT\" }"
     wait_args=(--wait-count-file "$dir/count")
   else
-    local out="$dir/data/out"
-    if [ -n "${OUT_BASE:-}" ]; then
-      out=$(mktemp -d "$OUT_BASE/sb-bench-out.XXXXXX")
-      CLEANUP+=("$out")
-    fi
+    local out; out=$(destination_folder "$dir")
     destination="destination \"out\" { type = \"file\", directory = \"$out\", filename = \"{id}.json\" }"
     wait_args=(--wait-dir "$out")
   fi

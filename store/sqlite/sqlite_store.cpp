@@ -2023,45 +2023,43 @@ class SqliteStore final : public MessageStore {
 
   // The appender (the journal thread, or appendHere's caller): takes `count` consecutive ids
   // from the shared counter, all below the reservation committed in main.db (so no other
-  // process can hold them). A new reservation is asked for while half a block is left, so the
-  // journal rarely waits for the writer.
+  // process can hold them), waiting for the writer's next block when the reservation is used up.
   MessageId takeIds(MessageId count) {
+    while (true) {
+      if (auto start = tryTakeIds(count)) return *start;
+      if (!nextBlock_.valid()) nextBlock_ = askForIdBlock();
+      reservedUntil_ = std::max(reservedUntil_, static_cast<MessageId>(nextBlock_.get()));
+    }
+  }
+
+  // takeIds without waiting: nullopt when the reservation is used up and the next block is not
+  // committed yet. A new block is asked for while half a block is left, so the appender rarely
+  // waits for the writer.
+  std::optional<MessageId> tryTakeIds(MessageId count) {
     MessageId start = nextId_.load(std::memory_order_relaxed);
     while (true) {
       if (start + count <= reservedUntil_) {
         if (nextId_.compare_exchange_weak(start, start + count, std::memory_order_relaxed)) break;
         continue;
       }
-      if (!nextBlock_.valid()) nextBlock_ = askForIdBlock();
-      reservedUntil_ = std::max(reservedUntil_, static_cast<MessageId>(nextBlock_.get()));
-      start = nextId_.load(std::memory_order_relaxed);
-    }
-    if (!nextBlock_.valid() && reservedUntil_ - (start + count) < kIdBlock / 2) {
-      nextBlock_ = askForIdBlock();
-    }
-    return start;
-  }
-
-  // takeIds without waiting: nullopt when the reservation is used up and the next block is not
-  // committed yet.
-  std::optional<MessageId> tryTakeIds(MessageId count) {
-    if (nextBlock_.valid() &&
-        nextBlock_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      // Used up: take the next block if the writer has committed it already.
+      if (!nextBlock_.valid() ||
+          nextBlock_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        return std::nullopt;
+      }
       try {
         reservedUntil_ = std::max(reservedUntil_, static_cast<MessageId>(nextBlock_.get()));
-      } catch (const std::exception&) {
-        return std::nullopt;  // the journal thread asks again and reports it
+      } catch (const std::exception& e) {
+        sb::log::at(sb::log::Level::kWarn, kLog, "cannot reserve message ids: {}", e.what());
+        return std::nullopt;  // takeIds asks again
       }
+      start = nextId_.load(std::memory_order_relaxed);
     }
-    MessageId start = nextId_.load(std::memory_order_relaxed);
-    do {
-      if (start + count > reservedUntil_) return std::nullopt;
-    } while (!nextId_.compare_exchange_weak(start, start + count, std::memory_order_relaxed));
     if (!nextBlock_.valid() && reservedUntil_ - (start + count) < kIdBlock / 2) {
       try {
         nextBlock_ = askForIdBlock();
       } catch (const std::exception&) {
-        // Closing: the next append finds out.
+        // Closing: the next append that needs the block finds out.
       }
     }
     return start;
