@@ -33,6 +33,7 @@
 #include <mutex>
 #include <regex>
 #include <set>
+#include <shared_mutex>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -725,6 +726,8 @@ class SqliteStore final : public MessageStore {
 
   std::optional<MessageDetail> get(MessageId id) override {
     foldForReaders();
+    // Every file's read transaction starts inside the lock, so they all see the same batch.
+    std::shared_lock oneState(commitMutex_);
     auto lease = leaseReader();
     auto f = lease->find(id, true);
     if (!f) return journal_ ? std::nullopt : journaledDetail(id);
@@ -1283,6 +1286,7 @@ class SqliteStore final : public MessageStore {
   }
 
   void commitAll() {
+    std::unique_lock oneState(commitMutex_);
     // Partitions first: main.db must never reference rows that did not commit.
     for (auto& [day, p] : parts_) {
       if (!p->inTxn) continue;
@@ -2433,6 +2437,10 @@ class SqliteStore final : public MessageStore {
   std::mutex readerMutex_;
   std::vector<std::unique_ptr<ReadContext>> readers_;
   std::atomic<std::uint64_t> epoch_{0};
+  // Held exclusively by the writer from its first file commit to its last, and shared by a
+  // reader that combines files (get: the status and events of a day's file with the queue in
+  // main.db). SQLite makes each file's commit atomic, not a batch's commits across files.
+  std::shared_mutex commitMutex_;
 };
 
 // Replaces SQLite's automatic checkpoint (which would run on the writer thread after a commit).

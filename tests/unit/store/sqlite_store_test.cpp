@@ -1017,6 +1017,46 @@ TEST_F(SqliteStoreTest, StagesRunConcurrentlyFromManyThreads) {
   EXPECT_EQ(store->queueStats("a").pending, 0);
 }
 
+// A message's status and events live in its day's file, its queue entries in main.db, and the
+// writer commits the two one after the other. A reader deciding from both (the CORE RealTime
+// waiter: "routed, but not queued to the payer" answers 502) must never see one file's commit
+// without the other's.
+TEST_F(SqliteStoreTest, DetailIsOneCommittedStateAcrossFiles) {
+  auto store = open();
+  constexpr int kMessages = 400;
+  for (int i = 1; i <= kMessages; ++i) store->insertInbound(record(i));
+  std::atomic<MessageId> routing{1};
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::vector<std::string> torn;
+  std::thread reader([&] {
+    while (!done) {
+      const MessageId id = routing.load();
+      const auto d = store->get(id);
+      ++reads;
+      if (!d) continue;
+      const bool routed = d->message.summary.status == MessageStatus::kRouted;
+      const bool routeEvent = !d->events.empty();
+      if (routed != !d->queue.empty() || routed != routeEvent) {
+        torn.push_back(fmt::format("message {}: status {}, {} events, {} queue entries", id,
+                                   toString(d->message.summary.status), d->events.size(),
+                                   d->queue.size()));
+      }
+    }
+  });
+  for (MessageId id = 1; id <= kMessages; ++id) {
+    routing = id;
+    // Let the reader start on this message before it is routed, so reads cross the commit.
+    const int seen = reads.load();
+    while (reads.load() < seen + 2) std::this_thread::yield();
+    store->recordRouting({routeTo(id, {"payer"})});
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(torn, std::vector<std::string>{});
+  EXPECT_GE(reads.load(), 2 * kMessages);
+}
+
 TEST_F(SqliteStoreTest, RetentionZeroKeepsEverything) {
   auto store = open([](Options& o) { o.retentionDays = 0; });
   store->insertInbound(record(1, kNow - 400 * kDayMillis));
