@@ -194,6 +194,49 @@ TEST(EndToEnd, ReprocessByIdDeliversAgain) {
   EXPECT_EQ(missing.out, "0 of 1 message(s) queued for routing again\n");
 }
 
+// `switchboard reprocess` is another process writing the same store while the engine takes
+// traffic (its journal, folds, routing and deliveries all running): the reprocessed messages are
+// delivered a second time, everything received meanwhile once, nothing is lost or doubled.
+TEST(EndToEnd, ReprocessWhileFourConnectionsSendDeliversEachOnceMoreAndLosesNothing) {
+  const auto port = test::freePort();
+  Engine engine(fileConfig(port));
+  engine.waitPort(port);
+  engine.start();
+  constexpr int kFirst = 40;
+  EXPECT_EQ(sendConcurrently(port, 'R', 1, kFirst), kFirst);
+  const auto out = engine.dataDir() / "out";
+  ASSERT_TRUE(test::waitFor([&] { return listFiles(out).size() == kFirst; }, 60s));
+
+  constexpr int kConnections = 4;
+  constexpr int kPerConnection = 150;
+  std::atomic<int> accepted{0};
+  std::thread load([&] { accepted = sendConcurrently(port, 'L', kConnections, kPerConnection); });
+  std::vector<std::string> reprocess{"reprocess"};
+  for (int id = 1; id <= kFirst; ++id) reprocess.push_back(std::to_string(id));
+  // Once the load is under way (some of it stored), not before.
+  ASSERT_TRUE(test::waitFor([&] { return listFiles(out).size() >= kFirst + 20; }, 60s));
+  const auto r = engine.cli(reprocess);
+  load.join();
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_EQ(r.out, fmt::format("{0} of {0} message(s) queued for routing again\n", kFirst));
+  EXPECT_EQ(accepted.load(), kConnections * kPerConnection);
+
+  const std::size_t expected = 2 * kFirst + kConnections * kPerConnection;
+  ASSERT_TRUE(test::waitFor([&] { return listFiles(out).size() >= expected; }, 60s))
+      << "delivered " << listFiles(out).size() << " of " << expected;
+  std::map<std::string, int> copies;
+  for (const auto& f : listFiles(out)) ++copies[controlIdOf(test::readFile(f))];
+  EXPECT_EQ(copies.size(), static_cast<std::size_t>(kFirst + kConnections * kPerConnection));
+  for (const auto& [control, n] : copies) {
+    EXPECT_EQ(n, control[0] == 'R' ? 2 : 1) << control;
+  }
+  EXPECT_EQ(listFiles(out).size(), expected);
+  const auto delivered =
+      engine.cli({"messages", "--status", "delivered", "--limit", "2000", "--json"});
+  EXPECT_EQ(std::count(delivered.out.begin(), delivered.out.end(), '{'),
+            kFirst + kConnections * kPerConnection);
+}
+
 TEST(EndToEnd, FilteredMessagesKeepTheReason) {
   const auto port = test::freePort();
   Engine engine(fmt::format(R"(
