@@ -299,24 +299,28 @@ void IngestJournal::empty(Segment& s) {
   s.lastId = 0;
 }
 
+bool IngestJournal::worthEmptying(const Segment& s, MessageId foldedThrough) const {
+  if (s.bytes == 0 || s.lastId > foldedThrough) return false;
+  // The file being appended to is emptied only once it is worth it, not after every fold.
+  return &s != &segments_[active_] || s.bytes >= rotateBytes_;
+}
+
+bool IngestJournal::worthSwitching() const {
+  return segments_[active_].bytes >= rotateBytes_ && segments_[1 - active_].bytes == 0;
+}
+
 bool IngestJournal::releaseDue(MessageId foldedThrough) const {
   for (const Segment& s : segments_) {
-    if (s.bytes == 0 || s.lastId > foldedThrough) continue;
-    if (&s == &segments_[active_] && s.bytes < rotateBytes_) continue;
-    return true;
+    if (worthEmptying(s, foldedThrough)) return true;
   }
-  return segments_[active_].bytes >= rotateBytes_ && segments_[1 - active_].bytes == 0;
+  return worthSwitching();
 }
 
 void IngestJournal::release(MessageId foldedThrough) {
   for (Segment& s : segments_) {
-    if (s.bytes == 0 || s.lastId > foldedThrough) continue;
-    // The file being appended to is emptied only once it is worth it, not after every fold.
-    if (&s == &segments_[active_] && s.bytes < rotateBytes_) continue;
-    empty(s);
+    if (worthEmptying(s, foldedThrough)) empty(s);
   }
-  const int other = 1 - active_;
-  if (segments_[active_].bytes >= rotateBytes_ && segments_[other].bytes == 0) active_ = other;
+  if (worthSwitching()) active_ = 1 - active_;
 }
 
 void IngestJournal::reset() {

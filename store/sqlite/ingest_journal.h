@@ -88,6 +88,10 @@ class IngestJournal {
   };
   IngestJournal(Segment first, Segment second, bool sync);
   void empty(Segment& s);
+  // What release() does: empty `s` (all folded; the file being appended to only once it is
+  // past the rotation size), and move appends to the other file.
+  bool worthEmptying(const Segment& s, MessageId foldedThrough) const;
+  bool worthSwitching() const;
   static std::vector<std::filesystem::path> paths(const std::filesystem::path& dataDir);
 
   Segment segments_[2];
