@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -81,11 +82,15 @@ FileSender::~FileSender() {
 
 int FileSender::openFolder(std::string& error) {
   if (folder_ >= 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < nextFolderCheck_) return folder_;
     // Still the folder the path names? Operators collect output with "mv out out.1; mkdir out"
-    // (or just the move): new files go to the path, never into the moved folder.
+    // (or just the move). The final rename goes to the path whatever this says; the check only
+    // keeps the temporary files out of a moved folder.
     struct stat byPath {};
     if (::stat(options_.directory.c_str(), &byPath) == 0 && byPath.st_ino == folderInode_ &&
         byPath.st_dev == folderDevice_) {
+      nextFolderCheck_ = now + kFolderCheckEvery;
       return folder_;
     }
     ::close(folder_);
@@ -109,6 +114,7 @@ int FileSender::openFolder(std::string& error) {
   }
   folderInode_ = opened.st_ino;
   folderDevice_ = opened.st_dev;
+  nextFolderCheck_ = std::chrono::steady_clock::now() + kFolderCheckEvery;
   return folder_;
 }
 
@@ -147,13 +153,30 @@ SendResult FileSender::send(const store::QueueItem& item) {
     return SendResult::retry(
         fmt::format("write {}: {}", inFolder(tempName), std::strerror(savedErrno)));
   }
-  // To the path, not relative to the open folder: if the folder was moved away since the stat
-  // ("mv out out.1; mkdir out" while this file was written), the file goes to the folder the
-  // path names now (or the rename fails and the delivery is retried), never into the moved one.
-  if (::renameat(folder_, tempName.c_str(), AT_FDCWD, inFolder(name).c_str()) != 0) {
+  // To the path, not relative to the open folder: if the folder was moved away since it was
+  // opened ("mv out out.1; mkdir out"), the file goes to the folder the path names now, never
+  // into the moved one. With the move alone, the path's folder is created and the rename runs
+  // again (the temporary file is still in the moved folder, on the same filesystem).
+  const std::string target = inFolder(name);
+  int renamed = ::renameat(folder_, tempName.c_str(), AT_FDCWD, target.c_str());
+  if (renamed != 0 && errno == ENOENT) {
+    const int moved = std::exchange(folder_, -1);
+    std::string reopenError;
+    if (openFolder(reopenError) >= 0) {
+      renamed = ::renameat(moved, tempName.c_str(), AT_FDCWD, target.c_str());
+    }
+    if (renamed != 0) {
+      const int e = errno;
+      ::unlinkat(moved, tempName.c_str(), 0);
+      ::close(moved);
+      return SendResult::retry(fmt::format("rename to {}: {}", target,
+                                           reopenError.empty() ? std::strerror(e) : reopenError));
+    }
+    ::close(moved);
+  } else if (renamed != 0) {
     const int e = errno;
     ::unlinkat(folder_, tempName.c_str(), 0);
-    return SendResult::retry(fmt::format("rename to {}: {}", inFolder(name), std::strerror(e)));
+    return SendResult::retry(fmt::format("rename to {}: {}", target, std::strerror(e)));
   }
   if (options_.fsync) {
     // The folder the file was renamed into: the one the path names.

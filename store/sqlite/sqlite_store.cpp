@@ -40,6 +40,7 @@
 
 #include "common/log.h"
 #include "store/sqlite/db.h"
+#include "store/sqlite/hot_messages.h"
 #include "store/sqlite/ingest_journal.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/setup_lock.h"
@@ -90,6 +91,9 @@ constexpr std::size_t kFoldRecords = 4096;
 constexpr std::size_t kFoldBytes = 16u << 20;
 constexpr MessageId kIdBlock = 65536;
 constexpr std::chrono::seconds kFoldRetry{1};
+// What the hot message cache may hold (hot_messages.h): at ~2 KB a message, ~30,000 messages,
+// a few seconds of traffic at full speed.
+constexpr std::size_t kHotBytes = 64u << 20;
 
 // Summary columns in MessageSummary order; raw is selected after them when needed.
 constexpr std::string_view kSummaryColumns =
@@ -266,12 +270,12 @@ class ReadContext {
     dataVersion_ = Stmt(*main_, "PRAGMA data_version");
     catalogStmt_ = Stmt(*main_, "SELECT day, min_id, max_id FROM partitions");
     toRoute_ = Stmt(*main_,
-                    "SELECT message_id FROM to_route WHERE message_id > ? ORDER BY message_id "
-                    "LIMIT ?");
+                    "SELECT message_id, generation FROM to_route WHERE message_id > ? "
+                    "ORDER BY message_id LIMIT ?");
     pending_ = Stmt(*main_,
-                    "SELECT queue_id, message_id, attempts, next_attempt_at, payload, part "
-                    "FROM queue WHERE destination = ? AND status = 'pending' AND queue_id > ? "
-                    "ORDER BY queue_id LIMIT ?");
+                    "SELECT queue_id, message_id, attempts, next_attempt_at, payload, part, "
+                    "generation FROM queue WHERE destination = ? AND status = 'pending' AND "
+                    "queue_id > ? ORDER BY queue_id LIMIT ?");
     queueOf_ = Stmt(*main_,
                     "SELECT queue_id, message_id, destination, status, attempts, "
                     "next_attempt_at, last_error FROM queue WHERE message_id = ? "
@@ -589,13 +593,17 @@ class SqliteStore final : public MessageStore {
     if (limit == 0) return out;
     foldForReaders();
     auto lease = leaseReader();
-    std::vector<MessageId> ids;
+    std::vector<std::pair<MessageId, int>> ids;  // id, generation
     {
       Cursor c(lease->toRoute());
       c->bind(1, after).bind(2, static_cast<std::int64_t>(limit));
-      while (c->step()) ids.push_back(c->int64(0));
+      while (c->step()) ids.emplace_back(c->int64(0), c->int32(1));
     }
-    for (MessageId id : ids) {
+    for (const auto& [id, generation] : ids) {
+      if (auto hot = hot_.find(id, generation)) {
+        out.push_back(std::move(*hot));
+        continue;
+      }
       auto f = lease->find(id, true);
       if (f) out.push_back(std::move(f->message));
     }
@@ -623,6 +631,7 @@ class SqliteStore final : public MessageStore {
     if (limit == 0) return out;
     auto lease = leaseReader();
     std::vector<std::optional<std::string>> payloads;
+    std::vector<int> generations;
     {
       Cursor c(lease->pending());
       c->bind(1, destination).bind(2, afterQueueId).bind(3, static_cast<std::int64_t>(limit));
@@ -635,10 +644,18 @@ class SqliteStore final : public MessageStore {
         item.nextAttemptAt = c->int64(3);
         item.part = c->int32(5);
         payloads.push_back(c->isNull(4) ? std::nullopt : std::optional<std::string>(c->text(4)));
+        generations.push_back(c->int32(6));
         out.push_back(std::move(item));
       }
     }
     for (std::size_t i = 0; i < out.size(); ++i) {
+      if (auto hot = hot_.find(out[i].messageId, generations[i])) {
+        // Held since it was received; a message with a pending entry is routed.
+        out[i].summary = std::move(hot->summary);
+        out[i].summary.status = MessageStatus::kRouted;
+        out[i].payload = payloads[i] ? std::move(*payloads[i]) : std::move(hot->raw);
+        continue;
+      }
       auto f = lease->find(out[i].messageId, !payloads[i].has_value());
       if (f) {
         out[i].summary = std::move(f->message.summary);
@@ -1199,6 +1216,7 @@ class SqliteStore final : public MessageStore {
                                : pending == 0 ? MessageStatus::kDelivered
                                               : MessageStatus::kRouted;
     if (next != loc->status) setStatus(*loc->partition, id, next, "");
+    if (next != MessageStatus::kRouted) hot_.erase(id);  // at its end: no reader wants it now
   }
 
   // ---------------------------------------------------------------- transactions
@@ -1428,6 +1446,11 @@ class SqliteStore final : public MessageStore {
         s.run();
       }
       setStatus(p, o.messageId, o.status, o.error);
+      if (o.status == MessageStatus::kRouted && !o.enqueue.empty()) {
+        hot_.routed(o.messageId);
+      } else {
+        hot_.erase(o.messageId);
+      }
     }
   }
 
@@ -1480,6 +1503,7 @@ class SqliteStore final : public MessageStore {
         generation = c->int64(0);
       }
       insertToRoute_.reset().bind(1, id).bind(2, generation).run();
+      hot_.erase(id);
       addEvent(p, id, at, "reprocess", "", "reprocessed", fmt::format("generation {}", generation));
       ++found;
     }
@@ -2134,6 +2158,7 @@ class SqliteStore final : public MessageStore {
     // The journal thread empties journal files whose records are all folded.
     foldedThrough_.store(unfolded_.back().assignedId, std::memory_order_release);
     unfoldedCount_.fetch_sub(unfolded_.size(), std::memory_order_acq_rel);
+    for (auto& w : unfolded_) keepHot(w);
     unfolded_.clear();
     unfoldedBytes_ = 0;
     trimPartitions();
@@ -2191,6 +2216,32 @@ class SqliteStore final : public MessageStore {
     }
   }
 
+  // After the commit of an ingest: the message goes on to the router, which reads it from
+  // memory (see hot_messages.h). Moves the record out of `w`.
+  void keepHot(Work& w) {
+    if (w.kind != Work::Kind::kIngest || w.assignedId == 0) return;
+    InboundRecord& r = w.record;
+    if (r.status == MessageStatus::kRejected) return;
+    StoredMessage m;
+    MessageSummary& s = m.summary;
+    s.id = w.assignedId;
+    s.channel = std::move(r.channel);
+    s.peer = std::move(r.peer);
+    s.receivedAt = r.receivedAt;
+    s.messageType = std::move(r.messageType);
+    s.triggerEvent = std::move(r.triggerEvent);
+    s.controlId = std::move(r.controlId);
+    s.patientId = std::move(r.patientId);
+    s.sendingApplication = std::move(r.sendingApplication);
+    s.sendingFacility = std::move(r.sendingFacility);
+    s.status = MessageStatus::kReceived;
+    s.error = std::move(r.error);
+    s.sizeBytes = static_cast<std::int64_t>(r.raw.size());
+    s.generation = 0;
+    m.raw = std::move(r.raw);
+    hot_.add(std::move(m));
+  }
+
   bool holdsMessage(MessageId id, Millis receivedAt) {
     WritePartition* p = openPartition(utcDay(receivedAt), false);
     if (!p) return false;
@@ -2215,6 +2266,7 @@ class SqliteStore final : public MessageStore {
       for (auto& w : batch) apply(w);
       commitAll();
       for (auto& w : batch) complete(w, nullptr);
+      for (auto& w : batch) keepHot(w);
       return;
     } catch (const std::exception& e) {
       rollbackAll();
@@ -2235,6 +2287,7 @@ class SqliteStore final : public MessageStore {
         apply(w);
         commitAll();
         complete(w, nullptr);
+        keepHot(w);
       } catch (const std::exception& e) {
         rollbackAll();
         sb::log::at(sb::log::Level::kError, kLog, "commit failed: {}", e.what());
@@ -2432,6 +2485,9 @@ class SqliteStore final : public MessageStore {
   bool closed_ = false;
   std::mutex closeMutex_;
   std::thread writer_;
+
+  // Messages on their way through routing and delivery, read from memory instead of the files.
+  HotMessages hot_{kHotBytes};
 
   // Read contexts, pooled; bumped epoch makes them close files retention removed.
   std::mutex readerMutex_;

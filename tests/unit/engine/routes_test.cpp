@@ -118,6 +118,29 @@ TEST(FileSender, RemovedFolderIsCreatedAgain) {
   EXPECT_EQ(test::readFile(out / "000000000003.hl7"), item.payload);
 }
 
+// "mv out out.1; mkdir out" between two deliveries, sooner than the sender looks at the folder
+// again: the next file lands in the new folder and nothing of it in the moved one.
+TEST(FileSender, FolderMovedAndMadeAgainGetsTheNextFile) {
+  test::TempDir dir;
+  const auto out = dir.path() / "out";
+  channels::file::FileSender sender({out, "{id}.hl7", false});
+  store::QueueItem item;
+  item.messageId = 1;
+  item.payload = "MSH|^~\\&|A\r";
+  ASSERT_EQ(sender.send(item).status, channels::SendStatus::kOk);
+  std::filesystem::rename(out, dir.path() / "out.1");
+  std::filesystem::create_directory(out);
+  item.messageId = 2;
+  const auto r = sender.send(item);
+  ASSERT_EQ(r.status, channels::SendStatus::kOk) << r.error;
+  EXPECT_EQ(test::readFile(out / "000000000002.hl7"), item.payload);
+  std::vector<std::string> moved;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "out.1")) {
+    moved.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(moved, std::vector<std::string>{"000000000001.hl7"});  // no file 2, no temporary
+}
+
 TEST(FileSender, UnwritableFolderIsRetried) {
   channels::file::FileSender sender({"/proc/switchboard-cannot-write-here", "{id}.hl7", false});
   store::QueueItem item;

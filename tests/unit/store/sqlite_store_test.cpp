@@ -683,6 +683,47 @@ TEST_F(SqliteStoreTest, RoutingQueuesAndDeliveryCompletesMessage) {
   EXPECT_EQ(stats.dead, 0);
 }
 
+std::string describe(const MessageSummary& s) {
+  return fmt::format("{} {} {} {} {} {} {} {} {} {} {} '{}' {} {}", s.id, s.channel, s.peer,
+                     s.receivedAt, s.messageType, s.triggerEvent, s.controlId, s.patientId,
+                     s.sendingApplication, s.sendingFacility, toString(s.status), s.error,
+                     s.sizeBytes, s.generation);
+}
+
+// The router and the senders read messages the store just took in from memory
+// (sqlite/hot_messages.h); a store opened afterwards reads them from the files. Both must hand
+// out the same thing.
+TEST_F(SqliteStoreTest, MessagesReadFromMemoryEqualThoseReadFromTheFiles) {
+  const auto stages = [](MessageStore& store, std::vector<std::string>& seen) {
+    for (const auto& m : store.takeForRouting(10)) {
+      seen.push_back(describe(m.summary) + " raw=" + m.raw);
+    }
+    store.recordRouting({routeTo(1, {"ehr"}), routeTo(2, {"ehr"})});
+    for (const auto& i : store.pendingDeliveries("ehr", 10)) {
+      seen.push_back(fmt::format("{} {} {} {} payload={}", i.queueId, i.messageId, i.part,
+                                 describe(i.summary), i.payload));
+    }
+  };
+  std::vector<std::string> fromMemory;
+  {
+    auto store = open();
+    store->insertInbound(record(1));
+    store->insertInbound(record(2));
+    stages(*store, fromMemory);
+  }
+  test::TempDir other;
+  std::vector<std::string> fromFiles;
+  {
+    Options o = optionsFor(other.path());
+    openSqliteStore(o)->insertInbound(record(1));
+    openSqliteStore(o)->insertInbound(record(2));  // each store is closed before the next opens
+    auto store = openSqliteStore(o);
+    stages(*store, fromFiles);
+  }
+  ASSERT_EQ(fromMemory.size(), 4u);
+  EXPECT_EQ(fromMemory, fromFiles);
+}
+
 TEST_F(SqliteStoreTest, FilteredAndErrorOutcomesSetStatus) {
   auto store = open();
   const MessageId a = store->insertInbound(record(1));
