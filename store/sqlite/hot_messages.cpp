@@ -13,9 +13,12 @@ std::size_t HotMessages::weight(const StoredMessage& m) {
 }
 
 void HotMessages::add(StoredMessage message) {
-  const MessageId id = message.summary.id;
-  const std::size_t w = weight(message);
-  auto held = std::make_shared<const StoredMessage>(std::move(message));
+  add(std::make_shared<const StoredMessage>(std::move(message)));
+}
+
+void HotMessages::add(std::shared_ptr<const StoredMessage> held) {
+  const MessageId id = held->summary.id;
+  const std::size_t w = weight(*held);
   std::vector<std::shared_ptr<const StoredMessage>> gone;  // freed outside the lock
   std::lock_guard lock(mutex_);
   while (bytes_ + w > budget_ && !routed_.empty()) {

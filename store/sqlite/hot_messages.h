@@ -34,6 +34,7 @@ class HotMessages {
 
   // Keeps a message that was just committed with status received and generation 0.
   void add(StoredMessage message);
+  void add(std::shared_ptr<const StoredMessage> message);
   // The message was routed to at least one destination: it waits for its deliveries now.
   void routed(MessageId id);
   // The message if it is held and still at `generation`, copied.

@@ -14,16 +14,19 @@
 //  * X12 control numbers live in main.db too and go through the same writer, but commit in
 //    batches of their own with a full sync (see executeControlNumbers).
 //  * Inbound messages are first appended to the ingest journal (ingest_journal.h) by a thread
-//    of its own and acknowledged from there; the writer folds them into SQLite in large
-//    transactions every few milliseconds, before any other work, and whenever a reader of this
-//    process asks. The journal thread takes its message ids from blocks the writer reserves in
-//    main.db, so acknowledgements never wait for a fold or any other SQLite work.
+//    of its own and acknowledged from there; the router takes them from memory before they are
+//    folded, and the writer folds them into SQLite together with their routing (so a routed
+//    message is written once, in its routed state), or on its own within the fold delay,
+//    before any other work, and whenever a reader of this process asks. The journal thread
+//    takes its message ids from blocks the writer reserves in main.db, so acknowledgements
+//    never wait for a fold or any other SQLite work.
 #include "store/sqlite/sqlite_store.h"
 #include <pthread.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -443,7 +446,7 @@ struct WritePartition {
   std::unique_ptr<Db> db;
   Stmt begin, commit;  // prepared once: BEGIN and COMMIT run for every batch
   Stmt insertMessage, insertBody, insertEvent, state, setStatus, bumpGeneration, ids, minMax,
-      received;
+      received, routed;
   bool inTxn = false;
   std::uint64_t lastUse = 0;
 };
@@ -465,6 +468,10 @@ struct Work {
   // batch whose append failed and which commits directly).
   bool journaled = false;
   InboundRecord record;
+  // kIngest acknowledged from the journal: the message as the router and the fold read it (the
+  // record's strings moved into it when it was handed to the writer), and when that was.
+  std::shared_ptr<const StoredMessage> stored;
+  std::chrono::steady_clock::time_point handedAt{};
   MessageStore::CommitCallback done;
   std::vector<RoutingOutcome> routing;
   std::vector<DeliveryOutcome> deliveries;
@@ -588,10 +595,23 @@ class SqliteStore final : public MessageStore {
   }
 
   // ---- routing ----
+  // Journaled messages are routed before they are folded (from pendingRoute_): the writer then
+  // folds each one together with its routing (see executeBatch). The rest (folded before the
+  // router came to them, reprocessed, left by a restart) wait in to_route.
   std::vector<StoredMessage> takeForRouting(std::size_t limit, MessageId after) override {
     std::vector<StoredMessage> out;
     if (limit == 0) return out;
-    foldForReaders();
+    // Unfolded ones first: one that is folded meanwhile is in to_route by the time it is read
+    // below (the writer forgets it here only after the commit), so none is missed; one seen in
+    // both is taken once.
+    std::vector<std::shared_ptr<const StoredMessage>> unfolded;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = pendingRoute_.upper_bound(after);
+           it != pendingRoute_.end() && unfolded.size() < limit; ++it) {
+        unfolded.push_back(it->second);
+      }
+    }
     auto lease = leaseReader();
     std::vector<std::pair<MessageId, int>> ids;  // id, generation
     {
@@ -599,13 +619,30 @@ class SqliteStore final : public MessageStore {
       c->bind(1, after).bind(2, static_cast<std::int64_t>(limit));
       while (c->step()) ids.emplace_back(c->int64(0), c->int32(1));
     }
+    auto next = unfolded.begin();
     for (const auto& [id, generation] : ids) {
+      if (out.size() >= limit) break;
+      while (next != unfolded.end() && (*next)->summary.id < id && out.size() < limit) {
+        out.push_back(**next++);
+      }
+      if (out.size() >= limit) break;
+      if (next != unfolded.end() && (*next)->summary.id == id) {
+        out.push_back(**next++);
+        continue;
+      }
       if (auto hot = hot_.find(id, generation)) {
         out.push_back(std::move(*hot));
         continue;
       }
       auto f = lease->find(id, true);
       if (f) out.push_back(std::move(f->message));
+    }
+    // Past the last inbox row read only when the inbox had no more: rows not read may lie
+    // between.
+    const MessageId bound =
+        ids.size() == limit ? ids.back().first : std::numeric_limits<MessageId>::max();
+    while (next != unfolded.end() && out.size() < limit && (*next)->summary.id < bound) {
+      out.push_back(**next++);
     }
     return out;
   }
@@ -1114,13 +1151,15 @@ class SqliteStore final : public MessageStore {
       Db& d = *p->db;
       p->begin = Stmt(d, "BEGIN IMMEDIATE");
       p->commit = Stmt(d, "COMMIT");
+      // OR IGNORE: a fold retried after a batch whose day file committed and whose main.db
+      // commit failed finds its messages there already (same ids, same records).
       p->insertMessage = Stmt(d,
-                              "INSERT INTO messages (id, channel, peer, received_at, "
+                              "INSERT OR IGNORE INTO messages (id, channel, peer, received_at, "
                               "message_type, trigger_event, control_id, patient_id, "
                               "sending_application, sending_facility, status, error, "
                               "size_bytes, generation) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
-      p->insertBody = Stmt(d, "INSERT INTO bodies (id, raw) VALUES (?, ?)");
+      p->insertBody = Stmt(d, "INSERT OR IGNORE INTO bodies (id, raw) VALUES (?, ?)");
       p->insertEvent = Stmt(d,
                             "INSERT INTO events (message_id, at, step, subject, outcome, "
                             "detail) VALUES (?, ?, ?, ?, ?, ?)");
@@ -1132,6 +1171,7 @@ class SqliteStore final : public MessageStore {
       p->ids = Stmt(d, "SELECT id FROM messages");
       p->minMax = Stmt(d, "SELECT min(id), max(id) FROM messages");
       p->received = Stmt(d, "SELECT id, generation FROM messages WHERE status = 'received'");
+      p->routed = Stmt(d, "SELECT id, generation FROM messages WHERE status = 'routed'");
       it = parts_.emplace(day, std::move(p)).first;
     }
     it->second->lastUse = ++clock_;
@@ -1336,6 +1376,7 @@ class SqliteStore final : public MessageStore {
       }
     }
     dirtyDays_.clear();
+    coalesced_.clear();
     mainVersion_ = -1;  // reload the catalog and id counter before the next batch
   }
 
@@ -1369,32 +1410,52 @@ class SqliteStore final : public MessageStore {
     }
   }
 
-  void applyIngest(Work& w) {
-    const InboundRecord& r = w.record;
-    const int day = utcDay(r.receivedAt);
-    WritePartition* p = openPartition(day, true);
-    beginPartition(*p);
+  // Inserts an inbound message. `routing`: its routing outcome, recorded in the same
+  // transaction (see executeBatch): the message goes in with its routed status and never into
+  // the routing inbox.
+  void applyIngest(Work& w, const RoutingOutcome* routing = nullptr) {
     const MessageId id =
         w.journaled ? w.assignedId : nextId_.fetch_add(1, std::memory_order_relaxed);
-    const MessageStatus status =
-        r.status == MessageStatus::kRejected ? MessageStatus::kRejected : MessageStatus::kReceived;
-    p->insertMessage.reset()
-        .bind(1, id)
-        .bind(2, r.channel)
-        .bind(3, r.peer)
-        .bind(4, r.receivedAt)
-        .bind(5, r.messageType)
-        .bind(6, r.triggerEvent)
-        .bind(7, r.controlId)
-        .bind(8, r.patientId)
-        .bind(9, r.sendingApplication)
-        .bind(10, r.sendingFacility)
+    if (w.stored) {
+      const MessageSummary& m = w.stored->summary;
+      insertMessage(w, id, m.receivedAt,
+                    {m.channel, m.peer, m.messageType, m.triggerEvent, m.controlId, m.patientId,
+                     m.sendingApplication, m.sendingFacility},
+                    m.error, w.stored->raw, routing);
+    } else {
+      const InboundRecord& r = w.record;
+      insertMessage(w, id, r.receivedAt,
+                    {r.channel, r.peer, r.messageType, r.triggerEvent, r.controlId, r.patientId,
+                     r.sendingApplication, r.sendingFacility},
+                    r.error, r.raw, routing);
+    }
+    w.assignedId = id;
+  }
+
+  // The summary columns of an inbound message from channel to sending facility, in order.
+  using SummaryText = std::array<std::string_view, 8>;
+  void insertMessage(const Work& w, MessageId id, Millis receivedAt, const SummaryText& text,
+                     std::string_view error, std::string_view raw, const RoutingOutcome* routing) {
+    const int day = utcDay(receivedAt);
+    WritePartition* p = openPartition(day, true);
+    beginPartition(*p);
+    const MessageStatus status = routing ? routing->status
+                                 : w.record.status == MessageStatus::kRejected
+                                     ? MessageStatus::kRejected
+                                     : MessageStatus::kReceived;
+    auto& insert = p->insertMessage.reset().bind(1, id);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      insert.bind(static_cast<int>(i < 2 ? i + 2 : i + 3), text[i]);
+    }
+    insert.bind(4, receivedAt)
         .bind(11, toString(status))
-        .bind(12, r.error)
-        .bind(13, static_cast<std::int64_t>(r.raw.size()))
+        .bind(12, routing ? std::string_view(routing->error) : error)
+        .bind(13, static_cast<std::int64_t>(raw.size()))
         .run();
-    p->insertBody.reset().bind(1, id).bindBlob(2, r.raw).run();
-    if (status == MessageStatus::kReceived) {
+    p->insertBody.reset().bind(1, id).bindBlob(2, raw).run();
+    if (routing) {
+      coalesced_.emplace(id, p);
+    } else if (status == MessageStatus::kReceived) {
       insertToRoute_.reset().bind(1, id).bind(2, std::int64_t{0}).run();
     }
     auto [it, inserted] = catalog_.try_emplace(day, Range{id, id});
@@ -1403,10 +1464,17 @@ class SqliteStore final : public MessageStore {
       it->second.maxId = std::max(it->second.maxId, id);
     }
     dirtyDays_.insert(day);
-    w.assignedId = id;
   }
 
   void applyRouting(const RoutingOutcome& o) {
+    // Inserted by this batch's fold together with this outcome (status and all): what is left
+    // is its events and queue entries.
+    if (auto c = coalesced_.find(o.messageId); c != coalesced_.end()) {
+      WritePartition& p = *c->second;
+      coalesced_.erase(c);
+      recordRoute(p, o, true);
+      return;
+    }
     auto loc = locate(o.messageId);
     if (!loc) {
       sb::log::at(sb::log::Level::kWarn, kLog, "routing for unknown message {} ignored",
@@ -1419,8 +1487,20 @@ class SqliteStore final : public MessageStore {
     const bool current = o.generation == loc->generation;
     // Already recorded (the same outcome submitted twice): nothing left to do.
     if (current && !wasInInbox && loc->status != MessageStatus::kReceived) return;
+    recordRoute(*loc->partition, o, current);
+    if (current) {
+      setStatus(*loc->partition, o.messageId, o.status, o.error);
+      if (o.status == MessageStatus::kRouted && !o.enqueue.empty()) {
+        hot_.routed(o.messageId);
+      } else {
+        hot_.erase(o.messageId);
+      }
+    }
+  }
+
+  // A routing outcome's events, and its queue entries when it routed the current generation.
+  void recordRoute(WritePartition& p, const RoutingOutcome& o, bool current) {
     const Millis at = nowMillis();
-    WritePartition& p = *loc->partition;
     for (const auto& d : o.decisions) {
       addEvent(p, o.messageId, at, d.matched ? "route" : "filter", d.route,
                d.matched ? "matched" : "filtered", d.reason);
@@ -1444,12 +1524,6 @@ class SqliteStore final : public MessageStore {
         }
         s.bind(5, parts[e.destination]++);
         s.run();
-      }
-      setStatus(p, o.messageId, o.status, o.error);
-      if (o.status == MessageStatus::kRouted && !o.enqueue.empty()) {
-        hot_.routed(o.messageId);
-      } else {
-        hot_.erase(o.messageId);
       }
     }
   }
@@ -1649,6 +1723,7 @@ class SqliteStore final : public MessageStore {
         }
       }
       std::size_t requeued = 0;
+      std::size_t rerouted = 0;
       for (int day : days) {
         WritePartition* p = openPartition(day, false);
         if (!p) continue;
@@ -1676,7 +1751,26 @@ class SqliteStore final : public MessageStore {
           insertToRoute_.reset().bind(1, id).bind(2, generation).run();
           ++requeued;
         }
-        trimPartitions();
+        // A message folded together with its routing is `routed` in its day file while its
+        // queue entries are in main.db, committed after it: a crash in between leaves it routed
+        // with nothing queued and nothing in to_route. Such a message is routed again.
+        std::vector<std::pair<MessageId, std::int64_t>> routed;
+        {
+          Cursor c(p->routed);
+          while (c->step()) routed.emplace_back(c->int64(0), c->int64(1));
+        }
+        for (const auto& [id, generation] : routed) {
+          {
+            Cursor c(countByStatus_);
+            c->bind(1, id).bind(2, generation);
+            if (c->step()) continue;
+          }
+          beginPartition(*p);
+          setStatus(*p, id, MessageStatus::kReceived, "");
+          insertToRoute_.reset().bind(1, id).bind(2, generation).run();
+          ++rerouted;
+        }
+        if (!p->inTxn) trimPartitions();
       }
       for (int day : dirtyDays_) {
         const Range& r = catalog_.at(day);
@@ -1689,11 +1783,25 @@ class SqliteStore final : public MessageStore {
       }
       setNextId_.reset().bind(1, nextId_.load(std::memory_order_relaxed)).run();
       dirtyDays_.clear();
+      // Day files first, as in every batch: a crash before main.db's commit leaves them
+      // received without an inbox row, which the next open puts back above.
+      for (auto& [day, p] : parts_) {
+        if (!p->inTxn) continue;
+        p->commit.reset().run();
+        p->inTxn = false;
+      }
       mainCommit_.reset().run();
       persisted_ = catalog_;
+      trimPartitions();
       if (requeued > 0) {
         sb::log::at(sb::log::Level::kWarn, kLog,
                     "recovered {} received message(s) missing from the routing inbox", requeued);
+      }
+      if (rerouted > 0) {
+        sb::log::at(sb::log::Level::kWarn, kLog,
+                    "{} message(s) routed just before a crash had no queue entries: routing them "
+                    "again",
+                    rerouted);
       }
     } catch (...) {
       rollbackAll();
@@ -1813,10 +1921,11 @@ class SqliteStore final : public MessageStore {
         return;
       }
       wasBusy = !batch.empty();
-      // Everything journaled is folded before other work, so routing, delivery, reprocess and
-      // retention always see every acknowledged message, and a message committed directly
-      // (rejected input, or the journal failing) lands after every journaled one before it.
-      const bool foldRequested = !batch.empty();
+      // Everything journaled is folded before other work, so reprocess and retention always see
+      // every acknowledged message, and a message committed directly (rejected input, or the
+      // journal failing) lands after every journaled one before it. Routing and delivery
+      // outcomes alone fold only what they route, in their own transaction (executeBatch).
+      const bool foldRequested = !batch.empty() && !onlyOutcomes(batch);
       if (!unfolded_.empty() &&
           (foldRequested || unfolded_.size() >= kFoldRecords || unfoldedBytes_ >= kFoldBytes ||
            std::chrono::steady_clock::now() >= foldDeadline_)) {
@@ -1850,7 +1959,7 @@ class SqliteStore final : public MessageStore {
       foldDeadline_ = std::chrono::steady_clock::now() + options_.journalFoldDelay;
     }
     for (Work& w : handoff_) {
-      unfoldedBytes_ += w.record.raw.size();
+      unfoldedBytes_ += rawSize(w);
       unfolded_.push_back(std::move(w));
     }
     handoff_.clear();
@@ -2018,12 +2127,22 @@ class SqliteStore final : public MessageStore {
       acks.emplace_back(w.assignedId, std::move(w.done));
       w.done = nullptr;
     }
+    // What the router and the fold read: the record's strings move into it.
+    const auto handedAt = std::chrono::steady_clock::now();
+    for (Work& w : batch) {
+      w.stored = std::make_shared<const StoredMessage>(received(w.assignedId, w.record));
+      w.handedAt = handedAt;
+    }
     // Handed over before anyone hears of them, so a reader woken by an acknowledgement finds
-    // them counted and asks for a fold that includes them.
+    // them counted and asks for a fold that includes them. The router sees them in the same
+    // step, so whatever it routes is in the writer's hands already.
     bool wake = false;
     {
       std::lock_guard lock(mutex_);
-      for (Work& w : batch) handoff_.push_back(std::move(w));
+      for (Work& w : batch) {
+        pendingRoute_.emplace(w.assignedId, w.stored);
+        handoff_.push_back(std::move(w));
+      }
       // fetch_add, not load + store: the writer subtracts a finished fold outside this lock.
       const std::size_t before = unfoldedCount_.fetch_add(batch.size(), std::memory_order_acq_rel);
       const std::size_t after = before + batch.size();
@@ -2131,6 +2250,62 @@ class SqliteStore final : public MessageStore {
     return until;
   }
 
+  // Outcomes of routing keyed by message id, for messages a batch folds and routes at once.
+  using RoutedAtFold = std::map<MessageId, const RoutingOutcome*>;
+
+  // Inserts the journaled messages up to id `through` (a prefix of unfolded_) in the open
+  // transaction, those with an outcome in `routed` with their routing. Returns how many.
+  std::size_t foldInto(MessageId through, const RoutedAtFold& routed) {
+    std::size_t count = 0;
+    for (auto& w : unfolded_) {
+      if (w.assignedId > through) break;
+      const auto it = routed.find(w.assignedId);
+      applyIngest(w, it == routed.end() ? nullptr : it->second);
+      ++count;
+    }
+    return count;
+  }
+
+  // After the commit that folded the first `count` messages of unfolded_.
+  void folded(std::size_t count, const RoutedAtFold& routed) {
+    if (count == 0) return;
+    // The journal thread empties journal files whose records are all folded.
+    foldedThrough_.store(unfolded_[count - 1].assignedId, std::memory_order_release);
+    unfoldedCount_.fetch_sub(count, std::memory_order_acq_rel);
+    {
+      // The router finds them in to_route, or they are routed.
+      std::lock_guard lock(mutex_);
+      for (std::size_t i = 0; i < count; ++i) pendingRoute_.erase(unfolded_[i].assignedId);
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      Work& w = unfolded_[i];
+      unfoldedBytes_ -= std::min(unfoldedBytes_, rawSize(w));
+      const auto it = routed.find(w.assignedId);
+      // Filtered or failed at routing: at its end, no reader wants it.
+      if (it == routed.end()) {
+        keepHot(w);
+      } else if (it->second->status == MessageStatus::kRouted && !it->second->enqueue.empty()) {
+        keepHot(w);
+        hot_.routed(w.assignedId);
+      }
+    }
+    unfolded_.erase(unfolded_.begin(), unfolded_.begin() + static_cast<std::ptrdiff_t>(count));
+    // The fold delay runs from the oldest message still waiting; a fold that failed is not
+    // retried before its time.
+    if (!unfolded_.empty()) {
+      foldDeadline_ = unfolded_.front().handedAt + options_.journalFoldDelay;
+      if (foldFailing_.load(std::memory_order_relaxed)) {
+        foldDeadline_ = std::max(foldDeadline_, foldRetryAt_);
+      }
+    } else {
+      unfoldedBytes_ = 0;
+    }
+  }
+
+  static std::size_t rawSize(const Work& w) {
+    return w.stored ? w.stored->raw.size() : w.record.raw.size();
+  }
+
   // One transaction for everything the journal holds. On failure the records stay (in memory
   // and in the journal) and the fold is tried again; a restart would fold them from the file.
   bool foldJournal() {
@@ -2139,9 +2314,10 @@ class SqliteStore final : public MessageStore {
         std::chrono::steady_clock::now() < foldRetryAt_) {
       return false;
     }
+    std::size_t count = 0;
     try {
       beginMain();
-      for (auto& w : unfolded_) applyIngest(w);
+      count = foldInto(std::numeric_limits<MessageId>::max(), {});
       commitAll();
     } catch (const std::exception& e) {
       rollbackAll();
@@ -2155,12 +2331,7 @@ class SqliteStore final : public MessageStore {
       return false;
     }
     foldFailing_.store(false, std::memory_order_release);
-    // The journal thread empties journal files whose records are all folded.
-    foldedThrough_.store(unfolded_.back().assignedId, std::memory_order_release);
-    unfoldedCount_.fetch_sub(unfolded_.size(), std::memory_order_acq_rel);
-    for (auto& w : unfolded_) keepHot(w);
-    unfolded_.clear();
-    unfoldedBytes_ = 0;
+    folded(count, {});
     trimPartitions();
     return true;
   }
@@ -2220,11 +2391,19 @@ class SqliteStore final : public MessageStore {
   // memory (see hot_messages.h). Moves the record out of `w`.
   void keepHot(Work& w) {
     if (w.kind != Work::Kind::kIngest || w.assignedId == 0) return;
-    InboundRecord& r = w.record;
-    if (r.status == MessageStatus::kRejected) return;
+    if (w.stored) {
+      hot_.add(std::move(w.stored));
+      return;
+    }
+    if (w.record.status == MessageStatus::kRejected) return;
+    hot_.add(received(w.assignedId, w.record));
+  }
+
+  // A message as stored with status received at generation 0; the record's strings move in.
+  static StoredMessage received(MessageId id, InboundRecord& r) {
     StoredMessage m;
     MessageSummary& s = m.summary;
-    s.id = w.assignedId;
+    s.id = id;
     s.channel = std::move(r.channel);
     s.peer = std::move(r.peer);
     s.receivedAt = r.receivedAt;
@@ -2239,7 +2418,7 @@ class SqliteStore final : public MessageStore {
     s.sizeBytes = static_cast<std::int64_t>(r.raw.size());
     s.generation = 0;
     m.raw = std::move(r.raw);
-    hot_.add(std::move(m));
+    return m;
   }
 
   bool holdsMessage(MessageId id, Millis receivedAt) {
@@ -2251,7 +2430,38 @@ class SqliteStore final : public MessageStore {
     return c->step();
   }
 
+  static bool onlyOutcomes(const std::deque<Work>& batch) {
+    return std::all_of(batch.begin(), batch.end(), [](const Work& w) {
+      return w.kind == Work::Kind::kRouting || w.kind == Work::Kind::kDeliveries;
+    });
+  }
+
+  // The journaled messages this batch routes (the router takes them before their fold), with
+  // their outcomes: the batch folds unfolded_ up to the last of them and inserts those already
+  // routed, so a message routed within the fold delay is written once with its final routing
+  // instead of as received, put in to_route, taken out and updated. Messages behind it in
+  // unfolded_ that are not routed yet go in as received, as a fold would put them.
+  RoutedAtFold routedAtFold(const std::deque<Work>& batch) const {
+    RoutedAtFold routed;
+    if (unfolded_.empty() || !onlyOutcomes(batch)) return routed;
+    RoutedAtFold outcomes;
+    for (const Work& w : batch) {
+      if (w.kind != Work::Kind::kRouting) continue;
+      for (const auto& o : w.routing) {
+        if (o.generation == 0) outcomes.emplace(o.messageId, &o);  // the first outcome counts
+      }
+    }
+    if (outcomes.empty()) return routed;
+    for (const Work& w : unfolded_) {
+      if (w.assignedId > outcomes.rbegin()->first) break;
+      if (auto it = outcomes.find(w.assignedId); it != outcomes.end()) routed.insert(*it);
+    }
+    return routed;
+  }
+
   void executeBatch(std::deque<Work>& batch) {
+    const RoutedAtFold routed = routedAtFold(batch);
+    bool routingWaits = false;
     try {
       beginMain();
     } catch (const std::exception& e) {
@@ -2263,13 +2473,22 @@ class SqliteStore final : public MessageStore {
       return;
     }
     try {
+      const std::size_t foldedHere = routed.empty() ? 0 : foldInto(routed.rbegin()->first, routed);
       for (auto& w : batch) apply(w);
       commitAll();
+      coalesced_.clear();
+      if (foldedHere > 0) foldFailing_.store(false, std::memory_order_release);
+      // Before the callbacks: a router told its batch committed must not find them unfolded.
+      folded(foldedHere, routed);
       for (auto& w : batch) complete(w, nullptr);
       for (auto& w : batch) keepHot(w);
       return;
     } catch (const std::exception& e) {
       rollbackAll();
+      // What the batch would have folded is folded on its own, so the outcomes below apply to
+      // stored messages. If that fails too, its routing outcomes fail (the router backs off and
+      // routes the messages again) rather than being ignored for messages not stored yet.
+      routingWaits = !routed.empty() && !foldJournal();
       if (batch.size() == 1) {
         sb::log::at(sb::log::Level::kError, kLog, "commit failed: {}", e.what());
         complete(batch.front(), std::current_exception());
@@ -2280,6 +2499,11 @@ class SqliteStore final : public MessageStore {
     }
     // Isolate the failing work so one bad item does not fail its whole batch.
     for (auto& w : batch) {
+      if (routingWaits && w.kind == Work::Kind::kRouting) {
+        complete(w, std::make_exception_ptr(std::runtime_error(
+                        "store: the messages routed are not folded yet (the fold is failing)")));
+        continue;
+      }
       if (!w.journaled) w.assignedId = 0;  // a journaled record keeps the id it was given
       w.result = 0;
       try {
@@ -2441,6 +2665,8 @@ class SqliteStore final : public MessageStore {
   // thread stopped); unfolded_ and the fold state are the writer's.
   std::unique_ptr<IngestJournal> journal_;
   std::deque<Work> unfolded_;  // acknowledged, not in SQLite yet; ids ascending
+  // Messages this batch's fold inserted with their routing, and where (see applyRouting).
+  std::map<MessageId, WritePartition*> coalesced_;
   std::size_t unfoldedBytes_ = 0;
   std::chrono::steady_clock::time_point foldDeadline_{};
   std::chrono::steady_clock::time_point foldRetryAt_{};
@@ -2481,7 +2707,9 @@ class SqliteStore final : public MessageStore {
   bool writerIdle_ = false;
   bool writerGathering_ = false;
   std::deque<Work> handoff_;  // acknowledged by the journal thread, for the writer to fold
-  bool foldWanted_ = false;   // the journal thread asks the idle writer to look at handoff_
+  // Journaled and not folded yet (in handoff_ or unfolded_): the router takes them from here.
+  std::map<MessageId, std::shared_ptr<const StoredMessage>> pendingRoute_;
+  bool foldWanted_ = false;  // the journal thread asks the idle writer to look at handoff_
   bool closed_ = false;
   std::mutex closeMutex_;
   std::thread writer_;

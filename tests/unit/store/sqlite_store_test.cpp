@@ -724,6 +724,98 @@ TEST_F(SqliteStoreTest, MessagesReadFromMemoryEqualThoseReadFromTheFiles) {
   EXPECT_EQ(fromMemory, fromFiles);
 }
 
+// The router takes journaled messages before their fold; the writer then inserts each routed
+// one with its routing in one transaction (never as received, never in to_route), and folds
+// the messages before it that are not routed yet as received.
+TEST_F(SqliteStoreTest, MessagesRoutedBeforeTheirFoldAreWrittenOnceWithTheirRouting) {
+  {
+    auto store = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
+    std::vector<MessageId> ids;
+    for (int i = 1; i <= 3; ++i) {
+      std::promise<MessageId> acked;
+      store->submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
+        acked.set_value(id.value_or(0));
+      });
+      ids.push_back(acked.get_future().get());
+    }
+    auto taken = store->takeForRouting(10);
+    ASSERT_EQ(taken.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(taken[i].summary.id, ids[i]);
+      EXPECT_EQ(taken[i].summary.status, MessageStatus::kReceived);
+      EXPECT_EQ(taken[i].raw, record(static_cast<int>(i) + 1).raw);
+    }
+    EXPECT_EQ(idsOf(summariesOf(store->takeForRouting(10, ids[0]))),
+              (std::vector<MessageId>{ids[1], ids[2]}));
+    // Taken from memory: nothing is folded yet, the day file does not even exist.
+    EXPECT_FALSE(std::filesystem::exists(dir_.path() / partitionFileName(utcDay(kNow))));
+    // Routes the second only: the first is folded as received ahead of it, the third waits.
+    store->recordRouting({routeTo(ids[1], {"ehr"})});
+    auto items = store->pendingDeliveries("ehr", 10);
+    ASSERT_EQ(items.size(), 1u);
+    EXPECT_EQ(items[0].messageId, ids[1]);
+    EXPECT_EQ(items[0].payload, record(2).raw);
+    EXPECT_EQ(items[0].summary.controlId, "C2");
+    EXPECT_EQ(idsOf(summariesOf(store->takeForRouting(10))),
+              (std::vector<MessageId>{ids[0], ids[2]}));
+    // The detail (which folds the rest first) shows the second routed with its event.
+    auto d = store->get(ids[1]);
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->message.summary.status, MessageStatus::kRouted);
+    ASSERT_EQ(d->events.size(), 1u);
+    EXPECT_EQ(d->events[0].step, "route");
+    ASSERT_EQ(d->queue.size(), 1u);
+    EXPECT_EQ(store->get(ids[0])->message.summary.status, MessageStatus::kReceived);
+    EXPECT_EQ(store->get(ids[2])->message.summary.status, MessageStatus::kReceived);
+  }
+  // A new process finds the routed one done and the other two waiting, once each.
+  auto store = open();
+  auto waiting = store->takeForRouting(10);
+  ASSERT_EQ(waiting.size(), 2u);
+  EXPECT_EQ(waiting[0].summary.controlId, "C1");
+  EXPECT_EQ(waiting[1].summary.controlId, "C3");
+  EXPECT_EQ(store->pendingDeliveries("ehr", 10).size(), 1u);
+  sqlite::Db main(dir_.path() / "main.db", sqlite::Db::Mode::kReadOnly);
+  sqlite::Stmt toRoute(main, "SELECT count(*) FROM to_route");
+  ASSERT_TRUE(toRoute.step());
+  EXPECT_EQ(toRoute.int64(0), 2);
+}
+
+// Filtered and failed routings of unfolded messages are written with their status and
+// reasons; recording the same routing again changes nothing.
+TEST_F(SqliteStoreTest, FilteredOrFailedBeforeTheirFoldKeepTheirReasons) {
+  auto store = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
+  for (int i = 1; i <= 2; ++i) {
+    std::promise<void> acked;
+    store->submitInbound(record(i),
+                         [&](std::optional<MessageId>, const std::string&) { acked.set_value(); });
+    acked.get_future().get();
+  }
+  auto taken = store->takeForRouting(10);
+  ASSERT_EQ(taken.size(), 2u);
+  RoutingOutcome filtered;
+  filtered.messageId = taken[0].summary.id;
+  filtered.decisions = {RouteDecision{"adt", false, "type ORU not in [ADT]"}};
+  filtered.status = MessageStatus::kFiltered;
+  RoutingOutcome failed;
+  failed.messageId = taken[1].summary.id;
+  failed.decisions = {RouteDecision{"adt", true, "filter passed"}};
+  failed.status = MessageStatus::kError;
+  failed.error = "route 'adt' transform mappings/adt.lua: adt.lua:12: boom";
+  store->submitRouting({filtered, failed}, [](std::exception_ptr) {});
+  store->recordRouting({filtered, failed});  // the same again, after the first committed
+  auto f = store->get(filtered.messageId);
+  EXPECT_EQ(f->message.summary.status, MessageStatus::kFiltered);
+  ASSERT_EQ(f->events.size(), 1u);
+  EXPECT_EQ(f->events[0].detail, "type ORU not in [ADT]");
+  auto e = store->get(failed.messageId);
+  EXPECT_EQ(e->message.summary.status, MessageStatus::kError);
+  EXPECT_EQ(e->message.summary.error, failed.error);
+  ASSERT_EQ(e->events.size(), 2u);
+  EXPECT_EQ(e->events[1].step, "error");
+  EXPECT_TRUE(store->takeForRouting(10).empty());
+}
+
 TEST_F(SqliteStoreTest, FilteredAndErrorOutcomesSetStatus) {
   auto store = open();
   const MessageId a = store->insertInbound(record(1));
@@ -1162,6 +1254,30 @@ TEST_F(SqliteStoreTest, OpenRepairsStateLeftByACrashBetweenFileCommits) {
 // The router and the senders submit outcomes without waiting and read on past what they
 // submitted: the callback runs once the outcomes are committed, and `after` skips what is in
 // flight.
+// A message folded together with its routing is written `routed` in its day file, and its queue
+// entries go to main.db, which commits after it. A crash in between leaves it routed with
+// nothing queued and nothing waiting for the router: opening the store routes it again.
+TEST_F(SqliteStoreTest, OpenRoutesAgainAMessageRoutedWhoseQueueEntriesDidNotCommit) {
+  {
+    auto store = open();
+    const MessageId a = store->insertInbound(record(1));
+    const MessageId b = store->insertInbound(record(2));
+    store->recordRouting({routeTo(a, {"ehr"}), routeTo(b, {"ehr"})});
+  }
+  {
+    sqlite::Db main(dir_.path() / "main.db", sqlite::Db::Mode::kReadWrite);
+    main.exec("DELETE FROM queue WHERE message_id = 2");
+  }
+  auto store = open();
+  auto taken = store->takeForRouting(10);
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].summary.id, 2);
+  EXPECT_EQ(taken[0].summary.status, MessageStatus::kReceived);
+  EXPECT_EQ(store->get(1)->message.summary.status, MessageStatus::kRouted);  // left alone
+  store->recordRouting({routeTo(2, {"ehr"})});
+  EXPECT_EQ(messageIdsOf(store->pendingDeliveries("ehr", 10)), (std::vector<MessageId>{1, 2}));
+}
+
 TEST_F(SqliteStoreTest, SubmittedOutcomesCommitThenCallBack) {
   auto store = open();
   for (int i = 1; i <= 3; ++i) store->insertInbound(record(i));
