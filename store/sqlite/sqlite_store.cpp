@@ -47,6 +47,7 @@
 #include "store/sqlite/ingest_journal.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/setup_lock.h"
+#include "store/sqlite/sqlite_memory.h"
 #include "store/sqlite/wal_buffer.h"
 
 namespace sb::store::sqlite {
@@ -2750,7 +2751,8 @@ std::unique_ptr<MessageStore> openSqliteStore(const Options& options) {
   static std::once_flag configured;
   std::call_once(configured, [] {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    sqlite::installWalBuffer();  // one write per commit instead of two per page (wal_buffer.h)
+    sqlite::installSqliteMemory();  // per-thread free lists (sqlite_memory.h)
+    sqlite::installWalBuffer();     // one write per commit instead of two per page (wal_buffer.h)
   });
   return std::make_unique<sqlite::SqliteStore>(options);
 }
