@@ -139,6 +139,22 @@ TEST(SchemaRegistry, InvalidJson) {
   EXPECT_EQ(registry.validate(example("Patient") + "x").keyword, "parse");
   EXPECT_EQ(registry.validate("{\"a\": \"\xff\"}").keyword, "parse");  // not UTF-8
 
+  // ASCII documents skip the reader's UTF-8 check; others keep it, either way the answers match.
+  const std::string patient = example("Patient");
+  EXPECT_TRUE(registry.validate(patient).ok);
+  const std::string accented =
+      replaced(patient, "\"1980-01-01\"", "\"1980-01-01\", \"z\u00e9\": 1");
+  EXPECT_EQ(
+      registry.validate(accented).keyword,
+      registry.validate(replaced(patient, "\"1980-01-01\"", "\"1980-01-01\", \"ze\": 1")).keyword);
+  const std::string brokenLate =
+      replaced(patient, "\"1980-01-01\"", "\"1980-01-01\", \"z\xc3\": 1");
+  EXPECT_EQ(registry.validate(brokenLate).keyword, "parse");
+  const auto badDateNonAscii =
+      registry.validate(replaced(patient, "\"1980-01-01\"", "\"1980-01-0\u00e9\""));
+  EXPECT_EQ(badDateNonAscii.pointer, "/birthDate");
+  EXPECT_EQ(badDateNonAscii.keyword, "pattern");
+
   const auto array = registry.validate("[]");
   EXPECT_EQ(array.keyword, "type");
   EXPECT_EQ(array.message, "(document): expected object, got array");
