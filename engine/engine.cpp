@@ -28,7 +28,7 @@ constexpr store::Millis kRetentionEveryMs = 3600 * 1000;
 // store folds its ingest journal together with the routing of what it folds, so this also sets
 // how many messages a fold usually carries (measured when the router's reads forced the fold:
 // 15 ms gave 5,500 msg/s on 8 MLLP connections, 50 ms 9,800, 100 ms no better than 50); the
-// store's own fold delay (250 ms) is longer, so a routed message usually beats it.
+// store's own fold delay (100 ms) is longer, so a routed message usually beats it.
 constexpr std::chrono::milliseconds kLinger{50};
 
 }  // namespace

@@ -45,7 +45,7 @@ struct Options {
   bool ingestJournal = true;
   // The longest a journaled message waits for its fold. Longer than the router's 50 ms linger:
   // a message routed before its fold is written once, with its routing (docs/store.md).
-  std::chrono::milliseconds journalFoldDelay{250};
+  std::chrono::milliseconds journalFoldDelay{100};
   // The journal is two files taking turns; appends move to the other one past this size, and a
   // file is emptied once everything in it is folded.
   std::uint64_t journalRotateBytes = 4u << 20;
