@@ -154,7 +154,8 @@ std::optional<Delimiters> readDelimiters(std::string_view raw, std::string* whyN
     return std::size_t{0};
   }();
   const char isa11 = raw[isa11Begin];
-  d.repetition = std::isalnum(static_cast<unsigned char>(isa11)) ? 0 : isa11;
+  // A letter ('U') or a space (a mangled field) is no separator.
+  d.repetition = std::isalnum(static_cast<unsigned char>(isa11)) || isa11 == ' ' ? 0 : isa11;
   if (d.segment == d.element || d.segment == d.component || d.component == d.element ||
       (d.repetition != 0 &&
        (d.repetition == d.element || d.repetition == d.segment || d.repetition == d.component))) {
@@ -163,8 +164,11 @@ std::optional<Delimiters> readDelimiters(std::string_view raw, std::string* whyN
   if (std::isalnum(static_cast<unsigned char>(d.component)) || d.component == ' ') {
     return fail("ISA16: the component separator must not be a letter, digit or space");
   }
-  if (std::isalnum(static_cast<unsigned char>(d.segment))) {
-    return fail("ISA: the segment terminator must not be a letter or digit");
+  // The ISA's own fields are padded with spaces, so a space can never be a delimiter (a sloppy
+  // ISA read by counting separators could otherwise end in one, and no answer to it could be
+  // written with it).
+  if (std::isalnum(static_cast<unsigned char>(d.segment)) || d.segment == ' ') {
+    return fail("ISA: the segment terminator must not be a letter, digit or space");
   }
   std::size_t after = isa16 + 2;
   if (d.segment != '\r' && d.segment != '\n') {

@@ -8,6 +8,7 @@
 #include "parsers/x12/ack.h"
 #include "parsers/x12/spec.h"
 #include "parsers/x12/x12.h"
+#include "tests/support/test_support.h"
 
 namespace sb::x12 {
 namespace {
@@ -79,6 +80,36 @@ TEST(X12Delimiters, RefusesWhatIsNotAnIsa) {
   EXPECT_EQ(why, "the input does not start with ISA");
   EXPECT_FALSE(readDelimiters("ISA*00*short~", &why));
   EXPECT_EQ(why, "ISA: fewer than 16 elements");
+}
+
+// The ISA's fields are padded with spaces: a space is never a delimiter. A sloppy ISA (read by
+// counting separators) whose 16th separator is followed by a space used to yield a space
+// terminator, and the acknowledgement builder then threw on the padded ISA02 of its answer
+// (found by fuzz_x12; fixtures/x12/invalid/isa_space_after_isa16.txt).
+TEST(X12Delimiters, ASpaceIsNeverADelimiter) {
+  std::string why;
+  EXPECT_FALSE(
+      readDelimiters("ISA*00*A*00*B*ZZ*S*ZZ*R*260101*1200*^*00501*000000001*0*T*: *"
+                     "GS*HS~",
+                     &why));
+  EXPECT_EQ(why, "ISA: the segment terminator must not be a letter, digit or space");
+  std::string blankIsa11 = kIsa;
+  blankIsa11[82] = ' ';
+  const auto d = readDelimiters(blankIsa11);
+  ASSERT_TRUE(d) << blankIsa11;
+  EXPECT_EQ(d->repetition, 0);
+}
+
+TEST(X12Delimiters, TheFuzzFindingIsAnsweredWithoutThrowing) {
+  const Document doc = Document::parseOwned(
+      test::readFile(test::fixturePath("x12/invalid/isa_space_after_isa16.txt")));
+  ASSERT_FALSE(doc.findings().empty());
+  EXPECT_EQ(doc.findings().front().x12Code, "026");
+  EXPECT_EQ(doc.findings().front().message,
+            "ISA: the segment terminator must not be a letter, digit or space");
+  for (std::size_t i = 0; i < doc.interchanges().size(); ++i) {
+    EXPECT_NO_THROW(buildAcknowledgement(doc, i, AckNumbers{}, AckOptions{"20260101", "1200"}));
+  }
 }
 
 TEST(X12Parse, SegmentsElementsComponentsRepetitions) {
