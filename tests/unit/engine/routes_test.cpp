@@ -97,16 +97,24 @@ TEST(FileSender, WritesAtomicallyAndReportsTheName) {
   EXPECT_EQ(files, 1u);  // no temporary file left behind
 }
 
+// A file destination writing into dir/out that has delivered message 1.
+struct SenderWithOneFile {
+  SenderWithOneFile() {
+    item.messageId = 1;
+    item.payload = "MSH|^~\\&|A\r";
+    EXPECT_EQ(sender.send(item).status, channels::SendStatus::kOk);
+  }
+  test::TempDir dir;
+  std::filesystem::path out = dir.path() / "out";
+  channels::file::FileSender sender{{out, "{id}.hl7", false}};
+  store::QueueItem item;
+};
+
 // The sender keeps its folder open; an operator who removes the folder (or moves it away) gets a
 // new one on the next delivery, not files written into the removed one.
 TEST(FileSender, RemovedFolderIsCreatedAgain) {
-  test::TempDir dir;
-  const auto out = dir.path() / "out";
-  channels::file::FileSender sender({out, "{id}.hl7", false});
-  store::QueueItem item;
-  item.messageId = 1;
-  item.payload = "MSH|^~\\&|A\r";
-  ASSERT_EQ(sender.send(item).status, channels::SendStatus::kOk);
+  SenderWithOneFile f;
+  auto& [dir, out, sender, item] = f;
   std::filesystem::rename(out, dir.path() / "moved");
   item.messageId = 2;
   ASSERT_EQ(sender.send(item).status, channels::SendStatus::kOk);
@@ -121,13 +129,8 @@ TEST(FileSender, RemovedFolderIsCreatedAgain) {
 // "mv out out.1; mkdir out" between two deliveries, sooner than the sender looks at the folder
 // again: the next file lands in the new folder and nothing of it in the moved one.
 TEST(FileSender, FolderMovedAndMadeAgainGetsTheNextFile) {
-  test::TempDir dir;
-  const auto out = dir.path() / "out";
-  channels::file::FileSender sender({out, "{id}.hl7", false});
-  store::QueueItem item;
-  item.messageId = 1;
-  item.payload = "MSH|^~\\&|A\r";
-  ASSERT_EQ(sender.send(item).status, channels::SendStatus::kOk);
+  SenderWithOneFile f;
+  auto& [dir, out, sender, item] = f;
   std::filesystem::rename(out, dir.path() / "out.1");
   std::filesystem::create_directory(out);
   item.messageId = 2;

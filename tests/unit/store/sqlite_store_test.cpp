@@ -105,6 +105,19 @@ DeliveryOutcome outcome(const QueueItem& item, DeliveryResult result, Millis at,
   return o;
 }
 
+// Submits records 1..count and waits for each acknowledgement in turn; their ids.
+std::vector<MessageId> submitAcked(MessageStore& store, int count) {
+  std::vector<MessageId> ids;
+  for (int i = 1; i <= count; ++i) {
+    std::promise<MessageId> acked;
+    store.submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
+      acked.set_value(id.value_or(0));
+    });
+    ids.push_back(acked.get_future().get());
+  }
+  return ids;
+}
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<MessageStore> open(std::function<void(Options&)> tweak = {}) {
@@ -316,14 +329,7 @@ TEST_F(SqliteStoreTest, ASecondWriterSaysItRunsWithoutTheJournal) {
 
 TEST_F(SqliteStoreTest, OtherProcessesSeeJournaledMessagesBeforeTheirFold) {
   auto engine = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
-  std::vector<MessageId> ids;
-  for (int i = 1; i <= 3; ++i) {
-    std::promise<MessageId> acked;
-    engine->submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
-      acked.set_value(id.value_or(0));
-    });
-    ids.push_back(acked.get_future().get());
-  }
+  const std::vector<MessageId> ids = submitAcked(*engine, 3);
   // The CLI next to the engine: the journal is the engine's, the CLI only reads it.
   auto cli = open([](Options& o) { o.readOnly = true; });
   EXPECT_EQ(idsOf(cli->search(SearchQuery{})), (std::vector<MessageId>{3, 2, 1}));
@@ -730,14 +736,7 @@ TEST_F(SqliteStoreTest, MessagesReadFromMemoryEqualThoseReadFromTheFiles) {
 TEST_F(SqliteStoreTest, MessagesRoutedBeforeTheirFoldAreWrittenOnceWithTheirRouting) {
   {
     auto store = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
-    std::vector<MessageId> ids;
-    for (int i = 1; i <= 3; ++i) {
-      std::promise<MessageId> acked;
-      store->submitInbound(record(i), [&](std::optional<MessageId> id, const std::string&) {
-        acked.set_value(id.value_or(0));
-      });
-      ids.push_back(acked.get_future().get());
-    }
+    const std::vector<MessageId> ids = submitAcked(*store, 3);
     auto taken = store->takeForRouting(10);
     ASSERT_EQ(taken.size(), 3u);
     for (std::size_t i = 0; i < 3; ++i) {
@@ -785,12 +784,7 @@ TEST_F(SqliteStoreTest, MessagesRoutedBeforeTheirFoldAreWrittenOnceWithTheirRout
 // reasons; recording the same routing again changes nothing.
 TEST_F(SqliteStoreTest, FilteredOrFailedBeforeTheirFoldKeepTheirReasons) {
   auto store = open([](Options& o) { o.journalFoldDelay = std::chrono::hours(1); });
-  for (int i = 1; i <= 2; ++i) {
-    std::promise<void> acked;
-    store->submitInbound(record(i),
-                         [&](std::optional<MessageId>, const std::string&) { acked.set_value(); });
-    acked.get_future().get();
-  }
+  submitAcked(*store, 2);
   auto taken = store->takeForRouting(10);
   ASSERT_EQ(taken.size(), 2u);
   RoutingOutcome filtered;
