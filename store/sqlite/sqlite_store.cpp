@@ -26,7 +26,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -1186,12 +1185,16 @@ class SqliteStore final : public MessageStore {
     p.inTxn = true;
   }
 
-  // Closes the least recently used partition connections between batches.
+  // Closes the least recently used partition connections, never one inside a transaction
+  // (closing it would roll the transaction back).
   void trimPartitions() {
     while (parts_.size() > kMaxOpenPartitions) {
-      auto oldest = std::min_element(parts_.begin(), parts_.end(), [](auto& a, auto& b) {
-        return a.second->lastUse < b.second->lastUse;
-      });
+      auto oldest = parts_.end();
+      for (auto it = parts_.begin(); it != parts_.end(); ++it) {
+        if (it->second->inTxn) continue;
+        if (oldest == parts_.end() || it->second->lastUse < oldest->second->lastUse) oldest = it;
+      }
+      if (oldest == parts_.end()) return;
       parts_.erase(oldest);
     }
   }
@@ -1345,14 +1348,19 @@ class SqliteStore final : public MessageStore {
     setNextId_.reset().bind(1, nextId_.load(std::memory_order_relaxed)).run();
   }
 
-  void commitAll() {
-    std::unique_lock oneState(commitMutex_);
-    // Partitions first: main.db must never reference rows that did not commit.
+  // Partitions first, main.db after them: main.db must never reference rows that did not
+  // commit.
+  void commitPartitions() {
     for (auto& [day, p] : parts_) {
       if (!p->inTxn) continue;
       p->commit.reset().run();
       p->inTxn = false;
     }
+  }
+
+  void commitAll() {
+    std::unique_lock oneState(commitMutex_);
+    commitPartitions();
     const bool writeRanges = catalogMustBeWritten();
     if (writeRanges) writeCatalog();
     mainCommit_.reset().run();
@@ -1419,42 +1427,52 @@ class SqliteStore final : public MessageStore {
     const MessageId id =
         w.journaled ? w.assignedId : nextId_.fetch_add(1, std::memory_order_relaxed);
     if (w.stored) {
-      const MessageSummary& m = w.stored->summary;
-      insertMessage(w, id, m.receivedAt,
-                    {m.channel, m.peer, m.messageType, m.triggerEvent, m.controlId, m.patientId,
-                     m.sendingApplication, m.sendingFacility},
-                    m.error, w.stored->raw, routing);
+      insertMessage(w, id, inboundView(w.stored->summary, w.stored->raw), routing);
     } else {
-      const InboundRecord& r = w.record;
-      insertMessage(w, id, r.receivedAt,
-                    {r.channel, r.peer, r.messageType, r.triggerEvent, r.controlId, r.patientId,
-                     r.sendingApplication, r.sendingFacility},
-                    r.error, r.raw, routing);
+      insertMessage(w, id, inboundView(w.record, w.record.raw), routing);
     }
     w.assignedId = id;
   }
 
-  // The summary columns of an inbound message from channel to sending facility, in order.
-  using SummaryText = std::array<std::string_view, 8>;
-  void insertMessage(const Work& w, MessageId id, Millis receivedAt, const SummaryText& text,
-                     std::string_view error, std::string_view raw, const RoutingOutcome* routing) {
-    const int day = utcDay(receivedAt);
+  // What the messages and bodies rows of an inbound message are written from: the record as a
+  // listener committed it, or the message it became when it was handed to the writer.
+  struct InboundView {
+    Millis receivedAt;
+    std::string_view channel, peer, messageType, triggerEvent, controlId, patientId,
+        sendingApplication, sendingFacility, error, raw;
+  };
+  template <typename Fields>
+  static InboundView inboundView(const Fields& f, std::string_view raw) {
+    return {f.receivedAt,      f.channel,   f.peer,      f.messageType,
+            f.triggerEvent,    f.controlId, f.patientId, f.sendingApplication,
+            f.sendingFacility, f.error,     raw};
+  }
+
+  void insertMessage(const Work& w, MessageId id, const InboundView& m,
+                     const RoutingOutcome* routing) {
+    const int day = utcDay(m.receivedAt);
     WritePartition* p = openPartition(day, true);
     beginPartition(*p);
     const MessageStatus status = routing ? routing->status
                                  : w.record.status == MessageStatus::kRejected
                                      ? MessageStatus::kRejected
                                      : MessageStatus::kReceived;
-    auto& insert = p->insertMessage.reset().bind(1, id);
-    for (std::size_t i = 0; i < text.size(); ++i) {
-      insert.bind(static_cast<int>(i < 2 ? i + 2 : i + 3), text[i]);
-    }
-    insert.bind(4, receivedAt)
+    p->insertMessage.reset()
+        .bind(1, id)
+        .bind(2, m.channel)
+        .bind(3, m.peer)
+        .bind(4, m.receivedAt)
+        .bind(5, m.messageType)
+        .bind(6, m.triggerEvent)
+        .bind(7, m.controlId)
+        .bind(8, m.patientId)
+        .bind(9, m.sendingApplication)
+        .bind(10, m.sendingFacility)
         .bind(11, toString(status))
-        .bind(12, routing ? std::string_view(routing->error) : error)
-        .bind(13, static_cast<std::int64_t>(raw.size()))
+        .bind(12, routing ? std::string_view(routing->error) : m.error)
+        .bind(13, static_cast<std::int64_t>(m.raw.size()))
         .run();
-    p->insertBody.reset().bind(1, id).bindBlob(2, raw).run();
+    p->insertBody.reset().bind(1, id).bindBlob(2, m.raw).run();
     if (routing) {
       coalesced_.emplace(id, p);
     } else if (status == MessageStatus::kReceived) {
@@ -1772,7 +1790,7 @@ class SqliteStore final : public MessageStore {
           insertToRoute_.reset().bind(1, id).bind(2, generation).run();
           ++rerouted;
         }
-        if (!p->inTxn) trimPartitions();
+        trimPartitions();
       }
       for (int day : dirtyDays_) {
         const Range& r = catalog_.at(day);
@@ -1785,13 +1803,9 @@ class SqliteStore final : public MessageStore {
       }
       setNextId_.reset().bind(1, nextId_.load(std::memory_order_relaxed)).run();
       dirtyDays_.clear();
-      // Day files first, as in every batch: a crash before main.db's commit leaves them
-      // received without an inbox row, which the next open puts back above.
-      for (auto& [day, p] : parts_) {
-        if (!p->inTxn) continue;
-        p->commit.reset().run();
-        p->inTxn = false;
-      }
+      // As in every batch (a crash before main.db's commit leaves the day files' repairs
+      // received without an inbox row, which the next open puts back above).
+      commitPartitions();
       mainCommit_.reset().run();
       persisted_ = catalog_;
       trimPartitions();
