@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -35,6 +36,7 @@
 
 #include <fmt/format.h>
 
+#include "channels/mllp/mllp.h"
 #include "parsers/hl7v2/hl7v2.h"
 
 namespace {
@@ -72,7 +74,8 @@ std::vector<std::string> loadMessages(const std::vector<std::string>& files) {
   return out;
 }
 
-// One MLLP connection to 127.0.0.1: send a frame, block until the reply frame is in.
+// One MLLP connection to 127.0.0.1: send a frame, block until the reply frame is in (framing
+// by the product's mllp::frame and FrameDecoder).
 class BlockingConnection {
  public:
   explicit BlockingConnection(unsigned short port) : port_(port) {}
@@ -80,7 +83,7 @@ class BlockingConnection {
   BlockingConnection(const BlockingConnection&) = delete;
   BlockingConnection& operator=(const BlockingConnection&) = delete;
 
-  // The reply's payload (between 0x0B and 0x1C 0x0D). Throws std::runtime_error.
+  // The reply's payload. Throws std::runtime_error.
   std::string exchange(const std::string& framed) {
     if (fd_ < 0) connect();
     for (std::size_t sent = 0; sent < framed.size();) {
@@ -88,27 +91,28 @@ class BlockingConnection {
       if (n <= 0) fail("send");
       sent += static_cast<std::size_t>(n);
     }
-    while (true) {
-      const auto end = buffer_.find("\x1c\x0d");
-      if (end != std::string::npos) {
-        const auto start = buffer_.find('\x0b');
-        std::string reply = start != std::string::npos && start < end
-                                ? buffer_.substr(start + 1, end - start - 1)
-                                : std::string();
-        buffer_.erase(0, end + 2);
-        return reply;
-      }
+    while (frames_.empty()) {
       char chunk[4096];
       const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
       if (n <= 0) fail(n == 0 ? "connection closed by the peer" : "recv");
-      buffer_.append(chunk, static_cast<std::size_t>(n));
+      events_.clear();
+      decoder_.feed(std::string_view(chunk, static_cast<std::size_t>(n)), events_);
+      for (auto& e : events_) {
+        if (e.kind == sb::mllp::FrameDecoder::Event::Kind::kFrame) {
+          frames_.push_back(std::move(e.bytes));
+        }
+      }
     }
+    std::string reply = std::move(frames_.front());
+    frames_.pop_front();
+    return reply;
   }
 
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    buffer_.clear();
+    decoder_ = sb::mllp::FrameDecoder(kMaxReply);
+    frames_.clear();
   }
 
  private:
@@ -133,9 +137,12 @@ class BlockingConnection {
     throw std::runtime_error(error);
   }
 
+  static constexpr std::size_t kMaxReply = 1 << 20;
   unsigned short port_;
   int fd_ = -1;
-  std::string buffer_;
+  sb::mllp::FrameDecoder decoder_{kMaxReply};
+  std::vector<sb::mllp::FrameDecoder::Event> events_;  // feed()'s, reused
+  std::deque<std::string> frames_;                     // replies decoded, not taken yet
 };
 
 // The number an HTTP sink wrote into its count file (0 while it has none).
@@ -242,7 +249,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> framed;
-  for (const auto& m : messages) framed.push_back("\x0b" + m + "\x1c\x0d");
+  for (const auto& m : messages) framed.push_back(sb::mllp::frame(m));
   std::vector<std::vector<double>> latencies(connections);
   std::atomic<int> failures{0};
   const auto start = Clock::now();

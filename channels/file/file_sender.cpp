@@ -158,25 +158,21 @@ SendResult FileSender::send(const store::QueueItem& item) {
   // into the moved one. With the move alone, the path's folder is created and the rename runs
   // again (the temporary file is still in the moved folder, on the same filesystem).
   const std::string target = inFolder(name);
-  int renamed = ::renameat(folder_, tempName.c_str(), AT_FDCWD, target.c_str());
+  int from = folder_;  // where the temporary file is
+  std::string reopenError;
+  int renamed = ::renameat(from, tempName.c_str(), AT_FDCWD, target.c_str());
   if (renamed != 0 && errno == ENOENT) {
-    const int moved = std::exchange(folder_, -1);
-    std::string reopenError;
+    from = std::exchange(folder_, -1);
     if (openFolder(reopenError) >= 0) {
-      renamed = ::renameat(moved, tempName.c_str(), AT_FDCWD, target.c_str());
+      renamed = ::renameat(from, tempName.c_str(), AT_FDCWD, target.c_str());
     }
-    if (renamed != 0) {
-      const int e = errno;
-      ::unlinkat(moved, tempName.c_str(), 0);
-      ::close(moved);
-      return SendResult::retry(fmt::format("rename to {}: {}", target,
-                                           reopenError.empty() ? std::strerror(e) : reopenError));
-    }
-    ::close(moved);
-  } else if (renamed != 0) {
-    const int e = errno;
-    ::unlinkat(folder_, tempName.c_str(), 0);
-    return SendResult::retry(fmt::format("rename to {}: {}", target, std::strerror(e)));
+  }
+  const int e = errno;
+  if (renamed != 0) ::unlinkat(from, tempName.c_str(), 0);
+  if (from != folder_) ::close(from);
+  if (renamed != 0) {
+    return SendResult::retry(fmt::format("rename to {}: {}", target,
+                                         reopenError.empty() ? std::strerror(e) : reopenError));
   }
   if (options_.fsync) {
     // The folder the file was renamed into: the one the path names.
