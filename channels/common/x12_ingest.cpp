@@ -117,8 +117,25 @@ X12Ingest::Verdict X12Ingest::evaluate(const std::string& channel, const x12::Do
       v.accepted = false;
     }
     if (plan.sendTa1 || plan.groups > 0) {
-      v.acks.push_back(x12::buildAcknowledgement(doc, i, numbering(i, plan), options));
-      v.acksWith999.push_back(plan.groups > 0);
+      // Reserving numbers may throw (the store): then nothing is committed and the peer resends.
+      const x12::AckNumbers numbers = numbering(i, plan);
+      std::string ack, failure;
+      try {
+        ack = x12::buildAcknowledgement(doc, i, numbers, options);
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+      if (failure.empty()) {
+        v.acks.push_back(std::move(ack));
+        v.acksWith999.push_back(plan.groups > 0);
+      } else {
+        // A defect of ours, not of the input: the interchange is still kept, where rejected
+        // messages are searched and reprocessed, and it gets no acknowledgement of ours.
+        r.status = store::MessageStatus::kRejected;
+        r.error = fmt::format("{} the acknowledgement could not be built: {}",
+                              errorInfo(ErrorCode::kInternal).id, failure);
+        v.accepted = false;
+      }
     }
     v.records.push_back(std::move(r));
   }
@@ -145,8 +162,8 @@ void X12Ingest::accept(const std::string& peer, std::string payload, Done done) 
     verdict = evaluate(channel_, *doc, reserved);
   } catch (const std::exception& e) {
     Result r;
-    r.error = fmt::format("{} control numbers: {}", errorInfo(ErrorCode::kStoreCommitFailed).id,
-                          e.what());
+    r.error = fmt::format("{} reserving acknowledgement control numbers: {}",
+                          errorInfo(ErrorCode::kStoreCommitFailed).id, e.what());
     done(std::move(r));
     return;
   }

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <lua.hpp>
 
+#include "transforms/lua/guarded.h"
+
 namespace sb::config {
 namespace {
 
@@ -119,7 +121,7 @@ int declare(lua_State* L) {
     lua_pushstring(L, kind);
     lua_pushstring(L, "");
     lua_pushinteger(L, line);
-    lua_pushcclosure(L, declareBody, 4);
+    lua_pushcclosure(L, transforms::guarded<declareBody>, 4);
     lua_pushvalue(L, 1);
     lua_call(L, 1, 0);
     return 0;
@@ -130,7 +132,7 @@ int declare(lua_State* L) {
   lua_pushstring(L, kind);
   lua_pushstring(L, name);
   lua_pushinteger(L, line);
-  lua_pushcclosure(L, declareBody, 4);
+  lua_pushcclosure(L, transforms::guarded<declareBody>, 4);
   return 1;
 }
 
@@ -188,10 +190,10 @@ LoadedFile loadFile(const std::filesystem::path& file, Errors& errors,
     lua_pushlightuserdata(L.get(), &state);
     lua_pushstring(L.get(), d.kind);
     lua_pushboolean(L.get(), d.named);
-    lua_pushcclosure(L.get(), declare, 3);
+    lua_pushcclosure(L.get(), transforms::guarded<declare>, 3);
     lua_setglobal(L.get(), d.kind);
   }
-  lua_pushcfunction(L.get(), envFunction);
+  lua_pushcfunction(L.get(), transforms::guarded<envFunction>);
   lua_setglobal(L.get(), "env");
 
   // Text mode only: precompiled chunks could bypass the checks above.

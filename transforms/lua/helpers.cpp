@@ -10,6 +10,7 @@
 #include <lua.hpp>
 
 #include "common/log.h"
+#include "transforms/lua/guarded.h"
 
 namespace sb::transforms {
 
@@ -336,21 +337,23 @@ std::optional<std::string> uuidV5(std::string_view ns, std::string_view name) {
 }
 
 void openHelpers(lua_State* L, const ScriptFiles* files) {
-  static const luaL_Reg crypto[] = {{"sha256", luaSha256}, {nullptr, nullptr}};
-  static const luaL_Reg uuid[] = {{"v4", luaUuidV4}, {"v5", luaUuidV5}, {nullptr, nullptr}};
-  static const luaL_Reg base64[] = {
-      {"encode", luaBase64Encode}, {"decode", luaBase64Decode}, {nullptr, nullptr}};
-  static const luaL_Reg logger[] = {{"debug", luaLog<log::Level::kDebug>},
-                                    {"info", luaLog<log::Level::kInfo>},
-                                    {"warn", luaLog<log::Level::kWarn>},
-                                    {"error", luaLog<log::Level::kError>},
+  static const luaL_Reg crypto[] = {{"sha256", guarded<luaSha256>}, {nullptr, nullptr}};
+  static const luaL_Reg uuid[] = {
+      {"v4", guarded<luaUuidV4>}, {"v5", guarded<luaUuidV5>}, {nullptr, nullptr}};
+  static const luaL_Reg base64[] = {{"encode", guarded<luaBase64Encode>},
+                                    {"decode", guarded<luaBase64Decode>},
+                                    {nullptr, nullptr}};
+  static const luaL_Reg logger[] = {{"debug", guarded<luaLog<log::Level::kDebug>>},
+                                    {"info", guarded<luaLog<log::Level::kInfo>>},
+                                    {"warn", guarded<luaLog<log::Level::kWarn>>},
+                                    {"error", guarded<luaLog<log::Level::kError>>},
                                     {nullptr, nullptr}};
   newLibrary(L, "crypto", crypto);
   newLibrary(L, "uuid", uuid);
   newLibrary(L, "base64", base64);
   newLibrary(L, "log", logger);
   lua_pushlightuserdata(L, const_cast<ScriptFiles*>(files));
-  lua_pushcclosure(L, luaReadScriptFile, 1);
+  lua_pushcclosure(L, guarded<luaReadScriptFile>, 1);
   lua_setglobal(L, "sb_read_script_file");
 }
 

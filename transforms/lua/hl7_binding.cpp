@@ -1,5 +1,6 @@
 #include "transforms/lua/hl7_binding.h"
 
+#include "transforms/lua/guarded.h"
 #include "transforms/lua/state_extra.h"
 
 #include <cstdio>
@@ -393,7 +394,7 @@ int msgSegments(lua_State* L) {
   luaL_checkstring(L, 2);
   lua_settop(L, 2);
   lua_pushinteger(L, 0);
-  lua_pushcclosure(L, segmentsNext, 3);
+  lua_pushcclosure(L, guarded<segmentsNext>, 3);
   return 1;
 }
 
@@ -413,7 +414,7 @@ int msgEach(lua_State* L) {
   checkMessage(L, 1);
   lua_settop(L, 1);
   lua_pushinteger(L, 0);
-  lua_pushcclosure(L, eachNext, 2);
+  lua_pushcclosure(L, guarded<eachNext>, 2);
   return 1;
 }
 
@@ -813,16 +814,30 @@ std::shared_ptr<hl7::Message> toHl7Message(lua_State* L, int index) {
 }
 
 void openHl7(lua_State* L) {
-  static const luaL_Reg messageMethods[] = {
-      {"get", msgGet},           {"raw", msgRaw},         {"set", msgSet},
-      {"repCount", msgRepCount}, {"count", msgCount},     {"segments", msgSegments},
-      {"each", msgEach},         {"segment", msgSegment}, {"add", msgAdd},
-      {"remove", msgRemove},     {"encode", msgEncode},   {"header", msgHeader},
-      {"json", msgJson},         {"copy", msgCopy},       {"validate", msgValidate},
-      {"values", msgValues},     {nullptr, nullptr}};
-  static const luaL_Reg nodeMethods[] = {
-      {"value", nodeValue},       {"raw", nodeRaw}, {"path", nodePathText}, {"rep", nodeRep},
-      {"repCount", nodeRepCount}, {"set", nodeSet}, {nullptr, nullptr}};
+  static const luaL_Reg messageMethods[] = {{"get", guarded<msgGet>},
+                                            {"raw", guarded<msgRaw>},
+                                            {"set", guarded<msgSet>},
+                                            {"repCount", guarded<msgRepCount>},
+                                            {"count", guarded<msgCount>},
+                                            {"segments", guarded<msgSegments>},
+                                            {"each", guarded<msgEach>},
+                                            {"segment", guarded<msgSegment>},
+                                            {"add", guarded<msgAdd>},
+                                            {"remove", guarded<msgRemove>},
+                                            {"encode", guarded<msgEncode>},
+                                            {"header", guarded<msgHeader>},
+                                            {"json", guarded<msgJson>},
+                                            {"copy", guarded<msgCopy>},
+                                            {"validate", guarded<msgValidate>},
+                                            {"values", guarded<msgValues>},
+                                            {nullptr, nullptr}};
+  static const luaL_Reg nodeMethods[] = {{"value", guarded<nodeValue>},
+                                         {"raw", guarded<nodeRaw>},
+                                         {"path", guarded<nodePathText>},
+                                         {"rep", guarded<nodeRep>},
+                                         {"repCount", guarded<nodeRepCount>},
+                                         {"set", guarded<nodeSet>},
+                                         {nullptr, nullptr}};
 
   StateExtra* extra = stateExtra(L);
   lua_newtable(L);
@@ -831,13 +846,13 @@ void openHl7(lua_State* L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kMessageMeta);
   lua_newtable(L);
   setFunctions(L, messageMethods);
-  lua_pushcclosure(L, msgIndex, 1);
+  lua_pushcclosure(L, guarded<msgIndex>, 1);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, msgLen);
+  lua_pushcfunction(L, guarded<msgLen>);
   lua_setfield(L, -2, "__len");
-  lua_pushcfunction(L, msgEncode);
+  lua_pushcfunction(L, guarded<msgEncode>);
   lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, msgGc);
+  lua_pushcfunction(L, guarded<msgGc>);
   lua_setfield(L, -2, "__gc");
   lua_pushliteral(L, "hl7.message");
   lua_setfield(L, -2, "__name");
@@ -853,22 +868,24 @@ void openHl7(lua_State* L) {
   lua_setfield(L, -2, "__name");
   lua_newtable(L);
   setFunctions(L, nodeMethods);
-  lua_pushcclosure(L, nodeIndex, 1);
+  lua_pushcclosure(L, guarded<nodeIndex>, 1);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, nodeNewIndex);
+  lua_pushcfunction(L, guarded<nodeNewIndex>);
   lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, nodeLen);
+  lua_pushcfunction(L, guarded<nodeLen>);
   lua_setfield(L, -2, "__len");
-  lua_pushcfunction(L, nodeToString);
+  lua_pushcfunction(L, guarded<nodeToString>);
   lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, nodeConcat);
+  lua_pushcfunction(L, guarded<nodeConcat>);
   lua_setfield(L, -2, "__concat");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 
-  static const luaL_Reg library[] = {
-      {"parse", hl7Parse}, {"new", hl7New}, {"ack", hl7Ack}, {nullptr, nullptr}};
+  static const luaL_Reg library[] = {{"parse", guarded<hl7Parse>},
+                                     {"new", guarded<hl7New>},
+                                     {"ack", guarded<hl7Ack>},
+                                     {nullptr, nullptr}};
   lua_newtable(L);
   setFunctions(L, library);
   lua_setglobal(L, "hl7");

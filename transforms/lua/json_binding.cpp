@@ -22,6 +22,8 @@
 #include <rapidjson/writer.h>
 #include <lua.hpp>
 
+#include "transforms/lua/guarded.h"
+
 namespace sb::transforms {
 namespace {
 
@@ -632,7 +634,7 @@ std::optional<std::string> encodeJson(lua_State* L, int index, std::string* erro
 void openJson(lua_State* L) {
   lua_newuserdatauv(L, 0, 0);
   lua_createtable(L, 0, 3);
-  lua_pushcfunction(L, nullToString);
+  lua_pushcfunction(L, guarded<nullToString>);
   lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, "json.null");
   lua_setfield(L, -2, "__name");
@@ -649,10 +651,10 @@ void openJson(lua_State* L) {
   lua_setfield(L, -2, "__metatable");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kArrayMetaKey);
 
-  static const luaL_Reg functions[] = {{"decode", jsonDecode},
-                                       {"encode", jsonEncode},
-                                       {"array", jsonArray},
-                                       {"isArray", jsonIsArray},
+  static const luaL_Reg functions[] = {{"decode", guarded<jsonDecode>},
+                                       {"encode", guarded<jsonEncode>},
+                                       {"array", guarded<jsonArray>},
+                                       {"isArray", guarded<jsonIsArray>},
                                        {nullptr, nullptr}};
   lua_newtable(L);
   for (const luaL_Reg* f = functions; f->name; ++f) {

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "transforms/lua/call_watchdog.h"
+#include "transforms/lua/guarded.h"
 #include "transforms/lua/helpers.h"
 #include "transforms/lua/hl7_binding.h"
 #include "transforms/lua/json_binding.h"
@@ -277,12 +278,12 @@ void freezeTop(lua_State* L) {
   lua_createtable(L, 0, 5);
   lua_pushvalue(L, real);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, frozenWrite);
+  lua_pushcfunction(L, guarded<frozenWrite>);
   lua_setfield(L, -2, "__newindex");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_pushvalue(L, real);
-  lua_pushcclosure(L, frozenPairs, 1);
+  lua_pushcclosure(L, guarded<frozenPairs>, 1);
   lua_setfield(L, -2, "__pairs");
   lua_pushboolean(L, 1);
   lua_rawsetp(L, -2, &kFrozenKey);
@@ -465,7 +466,8 @@ void openSandbox(lua_State* L, Impl& impl) {
     if (impl.options.fixedTime && std::string_view(keep) != "clock") {
       // Route tests run on a fixed clock, so outputs that carry "now" have stable goldens.
       lua_pushinteger(L, static_cast<lua_Integer>(*impl.options.fixedTime));
-      lua_pushcclosure(L, std::string_view(keep) == "time" ? fixedOsTime : fixedOsDate, 2);
+      lua_pushcclosure(
+          L, std::string_view(keep) == "time" ? guarded<fixedOsTime> : guarded<fixedOsDate>, 2);
     }
     lua_setfield(L, -2, keep);
   }
@@ -490,12 +492,12 @@ void openSandbox(lua_State* L, Impl& impl) {
   lua_pop(L, 2);
 
   lua_getglobal(L, "load");
-  lua_pushcclosure(L, safeLoad, 1);
+  lua_pushcclosure(L, guarded<safeLoad>, 1);
   lua_setglobal(L, "load");
-  lua_register(L, "collectgarbage", safeCollectgarbage);
-  lua_register(L, "rawset", safeRawset);
-  lua_register(L, "print", logPrint);
-  lua_register(L, "require", safeRequire);
+  lua_register(L, "collectgarbage", guarded<safeCollectgarbage>);
+  lua_register(L, "rawset", guarded<safeRawset>);
+  lua_register(L, "print", guarded<logPrint>);
+  lua_register(L, "require", guarded<safeRequire>);
 
   openHl7(L);
   openX12(L, impl.options.controlNumbers);
@@ -610,6 +612,11 @@ std::string displayName(const std::filesystem::path& path, const LuaOptions& opt
   return path.string();
 }
 
+int openSandboxProtected(lua_State* L) {
+  openSandbox(L, Impl::of(L));
+  return 0;
+}
+
 }  // namespace
 
 LuaRuntime::LuaRuntime(LuaOptions options) : impl_(std::make_unique<Impl>()) {
@@ -627,10 +634,7 @@ LuaRuntime::LuaRuntime(LuaOptions options) : impl_(std::make_unique<Impl>()) {
   *static_cast<StateExtra**>(lua_getextraspace(L)) = &impl_->extra;
   // Building the sandbox is the only unprotected Lua code; run it protected so an allocation
   // failure is an exception at construction instead of a panic.
-  lua_pushcfunction(L, [](lua_State* S) {
-    openSandbox(S, Impl::of(S));
-    return 0;
-  });
+  lua_pushcfunction(L, guarded<openSandboxProtected>);
   if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
     std::string message = lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown error";
     lua_close(L);
@@ -781,8 +785,8 @@ LoadResult LuaRuntime::loadString(std::string_view chunkName, std::string_view c
   LoadContext ctx{code.data(), code.size(), name.c_str(), entryName.c_str(), LUA_OK, LUA_NOREF};
   const int base = lua_gettop(L);
   startBudget(impl);
-  lua_pushcfunction(L, messageHandler);
-  lua_pushcfunction(L, loadTrampoline);
+  lua_pushcfunction(L, guarded<messageHandler>);
+  lua_pushcfunction(L, guarded<loadTrampoline>);
   lua_pushlightuserdata(L, &ctx);
   const int status = lua_pcall(L, 1, 0, base + 1);
   endBudget(impl);
@@ -835,8 +839,8 @@ CallResult LuaRuntime::call(const FunctionRef& function, const std::vector<Value
   CallContext ctx{function.ref, args.data(), args.size()};
   const int base = lua_gettop(L);
   startBudget(impl);
-  lua_pushcfunction(L, messageHandler);
-  lua_pushcfunction(L, callTrampoline);
+  lua_pushcfunction(L, guarded<messageHandler>);
+  lua_pushcfunction(L, guarded<callTrampoline>);
   lua_pushlightuserdata(L, &ctx);
   const int status = lua_pcall(L, 1, LUA_MULTRET, base + 1);
   endBudget(impl);

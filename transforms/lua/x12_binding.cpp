@@ -10,6 +10,7 @@
 #include "parsers/x12/ack.h"
 #include "parsers/x12/spec.h"
 #include "parsers/x12/x12.h"
+#include "transforms/lua/guarded.h"
 
 namespace sb::transforms {
 
@@ -301,7 +302,7 @@ int callWrapped(lua_State* L) {
 int x12WrapInC(lua_State* L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   lua_settop(L, 1);
-  lua_pushcclosure(L, callWrapped, 1);
+  lua_pushcclosure(L, guarded<callWrapped>, 1);
   return 1;
 }
 
@@ -523,7 +524,7 @@ x12::Document& boxedDocument(lua_State* L, std::string_view raw) {
   auto** box = static_cast<x12::Document**>(lua_newuserdatauv(L, sizeof(x12::Document*), 0));
   *box = nullptr;
   lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, documentBoxGc);
+  lua_pushcfunction(L, guarded<documentBoxGc>);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   *box = new x12::Document(x12::Document::parse(raw));
@@ -556,8 +557,16 @@ int x12Ack(lua_State* L) {
   lua_newtable(L);
   int out = 0;
   for (std::size_t i = 0; i < doc.interchanges().size(); ++i) {
-    const x12::AckPlan plan = x12::planAck(doc, i);
-    if (!plan.sendTa1 && plan.groups == 0) continue;
+    // Only plain values stay alive past here: reserving numbers below may raise a Lua error,
+    // and a longjmp does not run destructors (AckPlan holds a string).
+    int groups = 0;
+    bool sendTa1 = false;
+    {
+      const x12::AckPlan plan = x12::planAck(doc, i);
+      groups = plan.groups;
+      sendTa1 = plan.sendTa1;
+    }
+    if (!sendTa1 && groups == 0) continue;
     const x12::Interchange& ic = doc.interchanges()[i];
     // The partner key lives on the Lua stack: a Lua error may unwind from here.
     lua_pushfstring(L, "%s:%s", ic.senderQualifier.c_str(), ic.senderId.c_str());
@@ -575,9 +584,9 @@ int x12Ack(lua_State* L) {
     };
     x12::AckNumbers numbersFor;
     numbersFor.interchange = reserve("ISA", 1);
-    if (plan.groups > 0) {
+    if (groups > 0) {
       numbersFor.group = reserve("GS", 1);
-      numbersFor.firstSet = reserve("ST", plan.groups);
+      numbersFor.firstSet = reserve("ST", groups);
     }
     lua_pop(L, 1);  // the partner key
     {
@@ -626,28 +635,30 @@ int x12Now(lua_State* L) {
   return 1;
 }
 
-std::string fieldString(lua_State* L, int table, const char* key) {
+// The first character of table[key] as a string, or `otherwise` when it is absent or empty.
+char firstChar(lua_State* L, int table, const char* key, char otherwise) {
   lua_getfield(L, table, key);
   std::size_t n = 0;
   const char* s = lua_tolstring(L, -1, &n);
-  std::string out = s ? std::string(s, n) : std::string();
+  const char c = (s && n > 0) ? s[0] : otherwise;
   lua_pop(L, 1);
-  return out;
+  return c;
 }
 
 // x12._isa(delimiters, sq, sid, rq, rid, date6, time4, version, control, ack, usage) -> list
 int x12Isa(lua_State* L) {
+  // Arguments are checked before any C++ object exists: a failed check longjmps past destructors.
   luaL_checktype(L, 1, LUA_TTABLE);
+  const char* args[7];
+  for (int i = 0; i < 7; ++i) args[i] = luaL_checkstring(L, i + 2);
+  const auto control = static_cast<std::int64_t>(luaL_checkinteger(L, 9));
+  const bool ack = lua_toboolean(L, 10) != 0;
+  const char* usage = luaL_checkstring(L, 11);
   x12::Delimiters d;
-  const std::string rep = fieldString(L, 1, "repetition");
-  const std::string comp = fieldString(L, 1, "component");
-  d.repetition = rep.empty() ? 0 : rep[0];
-  d.component = comp.empty() ? ':' : comp[0];
-  const auto elements =
-      x12::isaElements(d, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_checkstring(L, 4),
-                       luaL_checkstring(L, 5), luaL_checkstring(L, 6), luaL_checkstring(L, 7),
-                       luaL_checkstring(L, 8), static_cast<std::int64_t>(luaL_checkinteger(L, 9)),
-                       lua_toboolean(L, 10) != 0, luaL_checkstring(L, 11));
+  d.repetition = firstChar(L, 1, "repetition", 0);
+  d.component = firstChar(L, 1, "component", ':');
+  const auto elements = x12::isaElements(d, args[0], args[1], args[2], args[3], args[4], args[5],
+                                         args[6], control, ack, usage);
   lua_createtable(L, static_cast<int>(elements.size()), 0);
   for (std::size_t i = 0; i < elements.size(); ++i) {
     lua_pushlstring(L, elements[i].data(), elements[i].size());
@@ -677,14 +688,16 @@ void openX12(lua_State* L, ControlNumberSource source) {
   void* mem = lua_newuserdatauv(L, sizeof(Numbers), 0);
   new (mem) Numbers{std::move(source), {}};
   lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, numbersGc);
+  lua_pushcfunction(L, guarded<numbersGc>);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kNumbersKey);
 
   static const luaL_Reg library[] = {
-      {"parse", x12Parse}, {"validate", x12Validate}, {"ack", x12Ack},    {"_control", x12Control},
-      {"_now", x12Now},    {"_isa", x12Isa},          {"_c", x12WrapInC}, {nullptr, nullptr}};
+      {"parse", guarded<x12Parse>}, {"validate", guarded<x12Validate>},
+      {"ack", guarded<x12Ack>},     {"_control", guarded<x12Control>},
+      {"_now", guarded<x12Now>},    {"_isa", guarded<x12Isa>},
+      {"_c", guarded<x12WrapInC>},  {nullptr, nullptr}};
   luaL_newlib(L, library);
   const int lib = lua_gettop(L);
   if (luaL_loadbufferx(L, kPrelude, std::char_traits<char>::length(kPrelude), "=x12", "t") !=

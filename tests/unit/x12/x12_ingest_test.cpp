@@ -6,6 +6,8 @@
 #include <set>
 
 #include "channels/common/x12_ingest.h"
+#include "parsers/x12/spec.h"
+#include "parsers/x12/x12.h"
 #include "tests/support/test_support.h"
 
 namespace sb::channels {
@@ -130,6 +132,32 @@ TEST_F(X12IngestTest, NotX12AtAllIsKeptWithoutAnAnswer) {
   EXPECT_EQ(d.message.summary.error,
             "SB-601 X12 input has no usable ISA interchange header; 022 the input does not start "
             "with ISA");
+}
+
+// An acknowledgement that cannot be written is our defect, not the sender's: the interchange is
+// still kept (rejected, where people search and reprocess) with the reason, and no ack is sent.
+TEST(X12IngestVerdict, AnAcknowledgementThatCannotBeBuiltLeavesTheInterchangeKeptWithTheReason) {
+  const std::string raw = fixture("valid/837P_professional.x12");
+  x12::Document doc = x12::Document::parseOwned(std::string(raw));
+  doc.validate(x12::SpecLibrary::builtin());
+  x12::AckOptions options;
+  options.date8 = "2026*208";  // a date holding the element separator: the writer refuses it
+  options.time4 = "1200";
+  const auto v = X12Ingest::evaluate("clearinghouse_in", doc, x12::AckNumbers{}, options);
+  EXPECT_FALSE(v.accepted);
+  EXPECT_TRUE(v.acks.empty());
+  ASSERT_EQ(v.records.size(), 1u);
+  EXPECT_EQ(v.records[0].raw, raw);
+  EXPECT_EQ(v.records[0].status, store::MessageStatus::kRejected);
+  EXPECT_EQ(v.records[0].error,
+            "SB-900 the acknowledgement could not be built: X12 writer: ISA09 contains a "
+            "delimiter");
+  // The same options without the separator give the acknowledgement.
+  options.date8 = "20261208";
+  const auto fine = X12Ingest::evaluate("clearinghouse_in", doc, x12::AckNumbers{}, options);
+  EXPECT_TRUE(fine.accepted);
+  ASSERT_EQ(fine.acks.size(), 1u);
+  EXPECT_EQ(fine.records[0].status, store::MessageStatus::kReceived);
 }
 
 }  // namespace
