@@ -180,10 +180,15 @@ void DeliveryWorker::run() {
         break;
       }
       channels::SendResult result;
-      try {
-        result = destination_.sender->send(item);
-      } catch (const std::exception& e) {
-        result = channels::SendResult::retry(fmt::format("sender failed: {}", e.what()));
+      if (!item.unavailable.empty()) {
+        // Retrying cannot bring the bytes back: dead-lettered at once, where people look.
+        result = channels::SendResult::fail(item.unavailable);
+      } else {
+        try {
+          result = destination_.sender->send(item);
+        } catch (const std::exception& e) {
+          result = channels::SendResult::retry(fmt::format("sender failed: {}", e.what()));
+        }
       }
       store::DeliveryOutcome outcome;
       outcome.queueId = item.queueId;

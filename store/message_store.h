@@ -165,6 +165,9 @@ struct QueueItem {
   Millis nextAttemptAt = 0;  // not before this time
   std::string payload;       // what to send
   MessageSummary summary;    // of the inbound message (for file names, logs)
+  // Set when the bytes to send could not be read (the store lost them): not sent, dead-lettered
+  // with this reason.
+  std::string unavailable;
 };
 
 enum class DeliveryResult { kDelivered, kRetry, kDead };

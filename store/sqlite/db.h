@@ -27,6 +27,8 @@ class Db {
   const std::string& name() const { return name_; }
   void exec(std::string_view sql);
   std::int64_t changes() const { return sqlite3_changes64(db_); }
+  // The rowid of this connection's last successful INSERT.
+  std::int64_t lastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   // Changes whenever another connection commits to this file (PRAGMA data_version).
   std::int64_t dataVersion();
   bool inTransaction() const { return sqlite3_get_autocommit(db_) == 0; }

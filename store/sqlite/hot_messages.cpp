@@ -1,5 +1,6 @@
 #include "store/sqlite/hot_messages.h"
 
+#include <cstdint>
 #include <utility>
 
 namespace sb::store::sqlite {
@@ -16,19 +17,47 @@ void HotMessages::add(StoredMessage message) {
   add(std::make_shared<const StoredMessage>(std::move(message)));
 }
 
+bool HotMessages::makeRoom(std::size_t w, std::vector<std::shared_ptr<const void>>& gone) {
+  while (bytes_ + w > budget_ && (!routed_.empty() || !outputs_.empty())) {
+    const bool outputFirst =
+        routed_.empty() ||
+        (!outputs_.empty() && outputs_.begin()->first.first <= routed_.begin()->first);
+    if (outputFirst) {
+      bytes_ -= weight(*outputs_.begin()->second);
+      gone.push_back(std::move(outputs_.begin()->second));
+      outputs_.erase(outputs_.begin());
+    } else {
+      bytes_ -= weight(*routed_.begin()->second);
+      gone.push_back(std::move(routed_.begin()->second));
+      routed_.erase(routed_.begin());
+    }
+  }
+  return bytes_ + w <= budget_;
+}
+
 void HotMessages::add(std::shared_ptr<const StoredMessage> held) {
   const MessageId id = held->summary.id;
   const std::size_t w = weight(*held);
-  std::vector<std::shared_ptr<const StoredMessage>> gone;  // freed outside the lock
+  std::vector<std::shared_ptr<const void>> gone;  // freed outside the lock
   std::lock_guard lock(mutex_);
-  while (bytes_ + w > budget_ && !routed_.empty()) {
-    bytes_ -= weight(*routed_.begin()->second);
-    gone.push_back(std::move(routed_.begin()->second));
-    routed_.erase(routed_.begin());
-  }
-  if (bytes_ + w > budget_ || toRoute_.count(id) > 0 || routed_.count(id) > 0) return;
+  if (!makeRoom(w, gone) || toRoute_.count(id) > 0 || routed_.count(id) > 0) return;
   toRoute_.emplace(id, std::move(held));
   bytes_ += w;
+}
+
+void HotMessages::addOutput(MessageId id, std::int64_t event,
+                            std::shared_ptr<const std::string> output) {
+  const std::size_t w = weight(*output);
+  std::vector<std::shared_ptr<const void>> gone;  // freed outside the lock
+  std::lock_guard lock(mutex_);
+  if (!makeRoom(w, gone)) return;
+  if (outputs_.emplace(std::make_pair(id, event), std::move(output)).second) bytes_ += w;
+}
+
+std::shared_ptr<const std::string> HotMessages::findOutput(MessageId id, std::int64_t event) const {
+  std::lock_guard lock(mutex_);
+  auto it = outputs_.find(std::make_pair(id, event));
+  return it == outputs_.end() ? nullptr : it->second;
 }
 
 void HotMessages::routed(MessageId id) {
@@ -39,7 +68,7 @@ void HotMessages::routed(MessageId id) {
   toRoute_.erase(it);
 }
 
-std::optional<StoredMessage> HotMessages::find(MessageId id, int generation) const {
+std::optional<StoredMessage> HotMessages::find(MessageId id, int generation, bool withRaw) const {
   std::shared_ptr<const StoredMessage> held;
   {
     std::lock_guard lock(mutex_);
@@ -54,17 +83,26 @@ std::optional<StoredMessage> HotMessages::find(MessageId id, int generation) con
   }
   // Copied outside the lock: the entry is immutable and kept alive by `held`.
   if (held->summary.generation != generation) return std::nullopt;
-  return *held;
+  if (withRaw) return *held;
+  StoredMessage summaryOnly;
+  summaryOnly.summary = held->summary;
+  return summaryOnly;
 }
 
 void HotMessages::erase(MessageId id) {
-  std::shared_ptr<const StoredMessage> gone;  // freed outside the lock
+  std::vector<std::shared_ptr<const void>> gone;  // freed outside the lock
   std::lock_guard lock(mutex_);
+  for (auto it = outputs_.lower_bound(std::make_pair(id, INT64_MIN));
+       it != outputs_.end() && it->first.first == id;) {
+    bytes_ -= weight(*it->second);
+    gone.push_back(std::move(it->second));
+    it = outputs_.erase(it);
+  }
   for (Held* held : {&toRoute_, &routed_}) {
     auto it = held->find(id);
     if (it == held->end()) continue;
     bytes_ -= weight(*it->second);
-    gone = std::move(it->second);
+    gone.push_back(std::move(it->second));
     held->erase(it);
     return;
   }
@@ -73,6 +111,11 @@ void HotMessages::erase(MessageId id) {
 std::size_t HotMessages::size() const {
   std::lock_guard lock(mutex_);
   return toRoute_.size() + routed_.size();
+}
+
+std::size_t HotMessages::outputCount() const {
+  std::lock_guard lock(mutex_);
+  return outputs_.size();
 }
 
 std::size_t HotMessages::bytes() const {

@@ -38,6 +38,7 @@
 #include <shared_mutex>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "common/log.h"
@@ -260,6 +261,7 @@ struct ReadPartition {
   Stmt messageWithRaw;
   Stmt summary;
   Stmt events;
+  Stmt eventDetail;  // a transform output a queue entry names (queue.payload_event)
   std::uint64_t lastUse = 0;
 };
 
@@ -278,7 +280,8 @@ class ReadContext {
                     "ORDER BY message_id LIMIT ?");
     pending_ = Stmt(*main_,
                     "SELECT queue_id, message_id, attempts, next_attempt_at, payload, part, "
-                    "generation FROM queue WHERE destination = ? AND status = 'pending' AND "
+                    "generation, payload_event FROM queue WHERE destination = ? AND "
+                    "status = 'pending' AND "
                     "queue_id > ? ORDER BY queue_id LIMIT ?");
     queueOf_ = Stmt(*main_,
                     "SELECT queue_id, message_id, destination, status, attempts, "
@@ -370,6 +373,7 @@ class ReadContext {
         p->events = Stmt(*p->db,
                          "SELECT message_id, at, step, subject, outcome, detail FROM events "
                          "WHERE message_id = ? ORDER BY seq");
+        p->eventDetail = Stmt(*p->db, "SELECT detail FROM events WHERE seq = ? AND message_id = ?");
       } catch (const std::exception& e) {
         sb::log::at(sb::log::Level::kWarn, kLog, "cannot read partition {}: {}", day, e.what());
         return nullptr;
@@ -668,8 +672,14 @@ class SqliteStore final : public MessageStore {
     std::vector<QueueItem> out;
     if (limit == 0) return out;
     auto lease = leaseReader();
-    std::vector<std::optional<std::string>> payloads;
-    std::vector<int> generations;
+    // Where each entry's bytes are: its own payload, a transform output kept as an event of the
+    // message (payload_event), or else the raw inbound message.
+    struct Source {
+      std::optional<std::string> payload;
+      std::optional<std::int64_t> event;
+      int generation = 0;
+    };
+    std::vector<Source> sources;
     {
       Cursor c(lease->pending());
       c->bind(1, destination).bind(2, afterQueueId).bind(3, static_cast<std::int64_t>(limit));
@@ -681,27 +691,53 @@ class SqliteStore final : public MessageStore {
         item.attempts = c->int32(2);
         item.nextAttemptAt = c->int64(3);
         item.part = c->int32(5);
-        payloads.push_back(c->isNull(4) ? std::nullopt : std::optional<std::string>(c->text(4)));
-        generations.push_back(c->int32(6));
+        Source source;
+        if (!c->isNull(4)) source.payload = c->text(4);
+        source.generation = c->int32(6);
+        if (!c->isNull(7)) source.event = c->int64(7);
+        sources.push_back(std::move(source));
         out.push_back(std::move(item));
       }
     }
     for (std::size_t i = 0; i < out.size(); ++i) {
-      if (auto hot = hot_.find(out[i].messageId, generations[i])) {
+      QueueItem& item = out[i];
+      Source& source = sources[i];
+      if (source.event) {
+        if (auto held = hot_.findOutput(item.messageId, *source.event)) source.payload = *held;
+      }
+      const bool rawWanted = !source.payload && !source.event;
+      if (auto hot = hot_.find(item.messageId, source.generation, rawWanted)) {
         // Held since it was received; a message with a pending entry is routed.
-        out[i].summary = std::move(hot->summary);
-        out[i].summary.status = MessageStatus::kRouted;
-        out[i].payload = payloads[i] ? std::move(*payloads[i]) : std::move(hot->raw);
-        continue;
+        item.summary = std::move(hot->summary);
+        item.summary.status = MessageStatus::kRouted;
+        if (source.payload || rawWanted) {
+          item.payload = source.payload ? std::move(*source.payload) : std::move(hot->raw);
+          continue;
+        }
       }
-      auto f = lease->find(out[i].messageId, !payloads[i].has_value());
-      if (f) {
-        out[i].summary = std::move(f->message.summary);
-        out[i].payload = payloads[i] ? std::move(*payloads[i]) : std::move(f->message.raw);
-      } else {
-        out[i].summary.id = out[i].messageId;
-        if (payloads[i]) out[i].payload = std::move(*payloads[i]);
+      auto f = lease->find(item.messageId, rawWanted);
+      if (f && item.summary.id == 0) item.summary = std::move(f->message.summary);
+      if (source.payload) {
+        item.payload = std::move(*source.payload);
+      } else if (source.event) {
+        std::optional<std::string> output;
+        if (f) {
+          Cursor c(f->partition->eventDetail);
+          c->bind(1, *source.event).bind(2, item.messageId);
+          if (c->step()) output = c->text(0);
+        }
+        if (output) {
+          item.payload = std::move(*output);
+        } else {
+          item.unavailable = fmt::format(
+              "the transform output this entry sends (event {} of message {}) is not in the "
+              "message's day file",
+              *source.event, item.messageId);
+        }
+      } else if (f) {
+        item.payload = std::move(f->message.raw);
       }
+      if (item.summary.id == 0) item.summary.id = item.messageId;
     }
     return out;
   }
@@ -1092,8 +1128,8 @@ class SqliteStore final : public MessageStore {
     deleteToRoute_ = Stmt(m, "DELETE FROM to_route WHERE message_id = ? AND generation <= ?");
     insertQueue_ = Stmt(m,
                         "INSERT OR IGNORE INTO queue (message_id, destination, generation, "
-                        "status, attempts, next_attempt_at, last_error, payload, part) "
-                        "VALUES (?, ?, ?, 'pending', 0, 0, '', ?, ?)");
+                        "status, attempts, next_attempt_at, last_error, payload, part, "
+                        "payload_event) VALUES (?, ?, ?, 'pending', 0, 0, '', ?, ?, ?)");
     markDelivered_ = Stmt(m,
                           "UPDATE queue SET status = 'delivered', attempts = attempts + 1, "
                           "last_error = '', payload = NULL "
@@ -1111,13 +1147,13 @@ class SqliteStore final : public MessageStore {
                           "SELECT status, count(*) FROM queue WHERE message_id = ? AND "
                           "generation = ? GROUP BY status");
     deadOf_ = Stmt(m,
-                   "SELECT queue_id, message_id, generation, payload, part FROM queue "
-                   "WHERE destination = ? AND status = 'dead' ORDER BY queue_id");
+                   "SELECT queue_id, message_id, generation, payload, part, payload_event "
+                   "FROM queue WHERE destination = ? AND status = 'dead' ORDER BY queue_id");
     deleteQueue_ = Stmt(m, "DELETE FROM queue WHERE queue_id = ?");
     requeue_ = Stmt(m,
                     "INSERT INTO queue (message_id, destination, generation, status, attempts, "
-                    "next_attempt_at, last_error, payload, part) VALUES (?, ?, ?, 'pending', 0, "
-                    "0, '', ?, ?)");
+                    "next_attempt_at, last_error, payload, part, payload_event) VALUES (?, ?, ?, "
+                    "'pending', 0, 0, '', ?, ?, ?)");
     pendingInRange_ = Stmt(m,
                            "SELECT message_id FROM queue WHERE status = 'pending' AND "
                            "message_id BETWEEN ? AND ?");
@@ -1219,8 +1255,10 @@ class SqliteStore final : public MessageStore {
     return std::nullopt;
   }
 
-  void addEvent(WritePartition& p, MessageId id, Millis at, std::string_view step,
-                std::string_view subject, std::string_view outcome, std::string_view detail) {
+  // Returns the event's seq.
+  std::int64_t addEvent(WritePartition& p, MessageId id, Millis at, std::string_view step,
+                        std::string_view subject, std::string_view outcome,
+                        std::string_view detail) {
     beginPartition(p);
     p.insertEvent.reset()
         .bind(1, id)
@@ -1230,6 +1268,7 @@ class SqliteStore final : public MessageStore {
         .bind(5, outcome)
         .bind(6, detail)
         .run();
+    return p.db->lastInsertRowid();
   }
 
   void setStatus(WritePartition& p, MessageId id, MessageStatus status, std::string_view error) {
@@ -1361,6 +1400,11 @@ class SqliteStore final : public MessageStore {
   void commitAll() {
     std::unique_lock oneState(commitMutex_);
     commitPartitions();
+    // The events are committed: the senders may have them from memory. Before main.db's commit,
+    // so that no sender finds a queue entry whose output is not held yet (were main.db's commit
+    // to fail, the outputs held stay unused until their message leaves).
+    for (auto& [id, event, output] : heldOutputs_) hot_.addOutput(id, event, std::move(output));
+    heldOutputs_.clear();
     const bool writeRanges = catalogMustBeWritten();
     if (writeRanges) writeCatalog();
     mainCommit_.reset().run();
@@ -1387,6 +1431,7 @@ class SqliteStore final : public MessageStore {
     }
     dirtyDays_.clear();
     coalesced_.clear();
+    heldOutputs_.clear();
     mainVersion_ = -1;  // reload the catalog and id counter before the next batch
   }
 
@@ -1525,24 +1570,50 @@ class SqliteStore final : public MessageStore {
       addEvent(p, o.messageId, at, d.matched ? "route" : "filter", d.route,
                d.matched ? "matched" : "filtered", d.reason);
     }
+    // The steps' events, by seq: an output queued unchanged is sent from its event.
+    std::vector<std::pair<std::int64_t, const std::string*>> stepEvents;
     for (const auto& step : o.steps) {
-      addEvent(p, o.messageId, at, "transform", step.route, step.script, step.output);
+      stepEvents.emplace_back(
+          addEvent(p, o.messageId, at, "transform", step.route, step.script, step.output),
+          &step.output);
     }
     if (!o.error.empty()) addEvent(p, o.messageId, at, "error", "", "error", o.error);
     if (current) {
       // Outputs for the same destination are numbered in the order they were produced.
       std::map<std::string_view, std::int64_t> parts;
+      std::int64_t heldEvent = 0;  // the event last held for the senders
       for (const auto& e : o.enqueue) {
         auto& s = insertQueue_.reset()
                       .bind(1, o.messageId)
                       .bind(2, e.destination)
                       .bind(3, std::int64_t{o.generation});
+        // Latest step first: the final output is the one usually queued.
+        std::optional<std::int64_t> event;
         if (e.payload) {
+          for (auto it = stepEvents.rbegin(); it != stepEvents.rend(); ++it) {
+            if (*it->second == *e.payload) {
+              event = it->first;
+              break;
+            }
+          }
+        }
+        if (e.payload && !event) {
           s.bindBlob(4, *e.payload);
         } else {
           s.bindNull(4);
         }
         s.bind(5, parts[e.destination]++);
+        if (event) {
+          s.bind(6, *event);
+          // Several destinations sending the same output share one held copy.
+          if (*event != heldEvent) {
+            heldOutputs_.emplace_back(o.messageId, *event,
+                                      std::make_shared<const std::string>(*e.payload));
+            heldEvent = *event;
+          }
+        } else {
+          s.bindNull(6);
+        }
         s.run();
       }
     }
@@ -1611,15 +1682,17 @@ class SqliteStore final : public MessageStore {
       std::int64_t generation;
       std::optional<std::string> payload;
       std::int64_t part;
+      std::optional<std::int64_t> payloadEvent;
     };
     std::vector<Dead> dead;
     {
       Cursor c(deadOf_);
       c->bind(1, destination);
       while (c->step()) {
-        dead.push_back(Dead{c->int64(0), c->int64(1), c->int64(2),
-                            c->isNull(3) ? std::nullopt : std::optional<std::string>(c->text(3)),
-                            c->int64(4)});
+        dead.push_back(
+            Dead{c->int64(0), c->int64(1), c->int64(2),
+                 c->isNull(3) ? std::nullopt : std::optional<std::string>(c->text(3)), c->int64(4),
+                 c->isNull(5) ? std::nullopt : std::optional<std::int64_t>(c->int64(5))});
       }
     }
     const Millis at = nowMillis();
@@ -1634,6 +1707,11 @@ class SqliteStore final : public MessageStore {
         s.bindNull(4);
       }
       s.bind(5, d.part);
+      if (d.payloadEvent) {
+        s.bind(6, *d.payloadEvent);
+      } else {
+        s.bindNull(6);
+      }
       s.run();
       if (auto loc = locate(d.messageId)) {
         addEvent(*loc->partition, d.messageId, at, "reprocess", destination, "requeued",
@@ -2683,6 +2761,9 @@ class SqliteStore final : public MessageStore {
   std::deque<Work> unfolded_;  // acknowledged, not in SQLite yet; ids ascending
   // Messages this batch's fold inserted with their routing, and where (see applyRouting).
   std::map<MessageId, WritePartition*> coalesced_;
+  // Transform outputs the batch queued from their events, held for the senders once the day
+  // files commit (see commitAll).
+  std::vector<std::tuple<MessageId, std::int64_t, std::shared_ptr<const std::string>>> heldOutputs_;
   std::size_t unfoldedBytes_ = 0;
   std::chrono::steady_clock::time_point foldDeadline_{};
   std::chrono::steady_clock::time_point foldRetryAt_{};

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 
 namespace sb::store::sqlite {
@@ -76,6 +77,69 @@ TEST(HotMessages, AMessageLargerThanTheBudgetIsNotKept) {
   hot.add(message(1, 2000));
   EXPECT_FALSE(hot.find(1, 0).has_value());
   EXPECT_EQ(hot.bytes(), 0u);
+}
+
+std::shared_ptr<const std::string> output(std::size_t bytes, char fill = 'o') {
+  return std::make_shared<const std::string>(bytes, fill);
+}
+// What one output of `bytes` weighs (its bytes and a fixed share).
+constexpr std::size_t outputWeightOf(std::size_t bytes) {
+  return bytes + 128;
+}
+
+TEST(HotMessages, OutputsAreFoundByMessageAndEventAndLeaveWithTheirMessage) {
+  HotMessages hot(1 << 20);
+  hot.add(message(7, 100));
+  hot.routed(7);
+  hot.addOutput(7, 41, output(10, 'a'));
+  hot.addOutput(7, 42, output(20, 'b'));
+  hot.addOutput(8, 41, output(30, 'c'));  // another message's event 41 (another day file)
+  ASSERT_NE(hot.findOutput(7, 41), nullptr);
+  EXPECT_EQ(*hot.findOutput(7, 41), std::string(10, 'a'));
+  EXPECT_EQ(*hot.findOutput(7, 42), std::string(20, 'b'));
+  EXPECT_EQ(*hot.findOutput(8, 41), std::string(30, 'c'));
+  EXPECT_EQ(hot.findOutput(7, 43), nullptr);
+  EXPECT_EQ(hot.outputCount(), 3u);
+  EXPECT_EQ(hot.bytes(),
+            weightOf(100) + outputWeightOf(10) + outputWeightOf(20) + outputWeightOf(30));
+  // The summary alone when the sender sends an output, not the raw message.
+  auto summaryOnly = hot.find(7, 0, false);
+  ASSERT_TRUE(summaryOnly.has_value());
+  EXPECT_EQ(summaryOnly->summary.channel, "in");
+  EXPECT_EQ(summaryOnly->raw, "");
+  hot.erase(7);
+  EXPECT_EQ(hot.findOutput(7, 41), nullptr);
+  EXPECT_EQ(hot.findOutput(7, 42), nullptr);
+  EXPECT_EQ(*hot.findOutput(8, 41), std::string(30, 'c'));
+  EXPECT_EQ(hot.bytes(), outputWeightOf(30));
+}
+
+TEST(HotMessages, AFullBudgetDropsOutputsAndRoutedMessagesLowestIdsFirst) {
+  HotMessages hot(weightOf(100) * 2 + outputWeightOf(100));
+  hot.add(message(1, 100));
+  hot.routed(1);
+  hot.addOutput(2, 5, output(100));
+  hot.add(message(3, 100));
+  hot.routed(3);
+  hot.add(message(4, 100));  // drops message 1 (id 1 before output of message 2)
+  EXPECT_FALSE(hot.find(1, 0).has_value());
+  EXPECT_NE(hot.findOutput(2, 5), nullptr);
+  hot.addOutput(4, 9, output(100));  // drops the output of message 2 (id 2 before routed 3)
+  EXPECT_EQ(hot.findOutput(2, 5), nullptr);
+  EXPECT_TRUE(hot.find(3, 0).has_value());
+  EXPECT_NE(hot.findOutput(4, 9), nullptr);
+  hot.add(message(5, 100));  // drops routed message 3 (id 3 before the output of message 4)
+  EXPECT_FALSE(hot.find(3, 0).has_value());
+  EXPECT_NE(hot.findOutput(4, 9), nullptr);
+  EXPECT_EQ(hot.bytes(), 2 * weightOf(100) + outputWeightOf(100));
+  // 4 and 5 wait for routing and cannot be dropped: an output that does not fit beside them is
+  // not held (the one output there was went trying).
+  hot.addOutput(5, 1, output(1000));
+  EXPECT_EQ(hot.findOutput(5, 1), nullptr);
+  EXPECT_EQ(hot.findOutput(4, 9), nullptr);
+  EXPECT_TRUE(hot.find(4, 0).has_value());
+  EXPECT_TRUE(hot.find(5, 0).has_value());
+  EXPECT_EQ(hot.bytes(), 2 * weightOf(100));
 }
 
 }  // namespace

@@ -967,6 +967,101 @@ TEST_F(SqliteStoreTest, TransformOutputsBecomeEventsOfTheMessage) {
   EXPECT_EQ(d->events[1].detail, "{\"resourceType\":\"Patient\"}");
 }
 
+// An output queued unchanged is written once, as the step's event in the day file: the queue
+// entry names that event instead of holding a copy in main.db. Senders get the same bytes from
+// memory while the message is held and from the day file after a restart, and a dead letter
+// reprocessed still sends them.
+TEST_F(SqliteStoreTest, AQueuedTransformOutputIsWrittenOnceAsItsEvent) {
+  const std::string patient = R"({"resourceType":"Patient","id":"p1"})";
+  const std::string cut = std::string(40, 'x') + "... (9000 bytes in all)";
+  MessageId id = 0;
+  {
+    auto store = open();
+    id = store->insertInbound(record(1));
+    RoutingOutcome o;
+    o.messageId = id;
+    o.decisions = {{"adt", true, "filter passed"}};
+    o.steps = {{"adt", "mappings/adt.lua:patient", patient}, {"big", "mappings/big.lua:out", cut}};
+    // Two destinations send the Patient; the big output's event was cut, so it keeps its bytes.
+    o.enqueue = {{"pms", patient}, {"ehr", patient}, {"lake", std::string(9000, 'x')}};
+    store->recordRouting({o});
+    for (const char* d : {"pms", "ehr"}) {
+      const auto items = store->pendingDeliveries(d, 10);
+      ASSERT_EQ(items.size(), 1u) << d;
+      EXPECT_EQ(items[0].payload, patient) << d;
+      EXPECT_EQ(items[0].summary.controlId, "C1") << d;
+      EXPECT_EQ(items[0].unavailable, "") << d;
+    }
+    const auto lake = store->pendingDeliveries("lake", 10);
+    ASSERT_EQ(lake.size(), 1u);
+    EXPECT_EQ(lake[0].payload, std::string(9000, 'x'));
+    // pms is dead-lettered, so that it is queued again after the restart.
+    store->recordDeliveries({outcome(store->pendingDeliveries("pms", 1)[0], DeliveryResult::kDead,
+                                     kNow, "", "rejected")});
+  }
+  {
+    sqlite::Db main(dir_.path() / "main.db", sqlite::Db::Mode::kReadOnly);
+    sqlite::Stmt q(main,
+                   "SELECT destination, payload IS NULL, payload_event FROM queue ORDER BY "
+                   "queue_id");
+    std::vector<std::string> rows;
+    while (q.step()) {
+      rows.push_back(fmt::format("{} {} {}", q.text(0), q.int64(1),
+                                 q.isNull(2) ? "-" : std::to_string(q.int64(2))));
+    }
+    sqlite::Db day(dir_.path() / partitionFileName(utcDay(kNow)), sqlite::Db::Mode::kReadOnly);
+    sqlite::Stmt e(day, "SELECT seq FROM events WHERE step = 'transform' ORDER BY seq");
+    ASSERT_TRUE(e.step());
+    const std::int64_t patientEvent = e.int64(0);
+    EXPECT_EQ(rows, (std::vector<std::string>{fmt::format("pms 1 {}", patientEvent),
+                                              fmt::format("ehr 1 {}", patientEvent), "lake 0 -"}));
+  }
+  // After a restart nothing is held in memory: the bytes come from the day file.
+  auto store = open();
+  const auto ehr = store->pendingDeliveries("ehr", 10);
+  ASSERT_EQ(ehr.size(), 1u);
+  EXPECT_EQ(ehr[0].payload, patient);
+  EXPECT_EQ(ehr[0].summary.controlId, "C1");
+  EXPECT_EQ(store->reprocessDeadLetters("pms"), 1u);
+  const auto pms = store->pendingDeliveries("pms", 10);
+  ASSERT_EQ(pms.size(), 1u);
+  EXPECT_EQ(pms[0].payload, patient);
+  EXPECT_EQ(pms[0].messageId, id);
+}
+
+// If the event an entry sends is gone from the day file (damaged or edited by hand), the entry
+// is not sent empty: it says what is missing, and the engine dead-letters it with that reason.
+TEST_F(SqliteStoreTest, AnEntryWhoseOutputEventIsGoneSaysSo) {
+  MessageId id = 0;
+  {
+    auto store = open();
+    id = store->insertInbound(record(1));
+    RoutingOutcome o;
+    o.messageId = id;
+    o.decisions = {{"adt", true, "filter passed"}};
+    o.steps = {{"adt", "mappings/adt.lua:patient", "{}"}};
+    o.enqueue = {{"pms", std::string("{}")}};
+    store->recordRouting({o});
+  }
+  std::int64_t event = 0;
+  {
+    sqlite::Db day(dir_.path() / partitionFileName(utcDay(kNow)), sqlite::Db::Mode::kReadWrite);
+    sqlite::Stmt e(day, "SELECT seq FROM events WHERE step = 'transform'");
+    ASSERT_TRUE(e.step());
+    event = e.int64(0);
+    day.exec("DELETE FROM events WHERE step = 'transform'");
+  }
+  auto store = open();
+  const auto items = store->pendingDeliveries("pms", 10);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].payload, "");
+  EXPECT_EQ(items[0].summary.controlId, "C1");
+  EXPECT_EQ(items[0].unavailable,
+            fmt::format("the transform output this entry sends (event {} of message {}) is not "
+                        "in the message's day file",
+                        event, id));
+}
+
 TEST_F(SqliteStoreTest, ReprocessStartsANewGeneration) {
   auto store = open();
   const MessageId id = store->insertInbound(record(1));
@@ -1381,7 +1476,7 @@ TEST_F(SqliteStoreTest, OlderSchemaIsMigrated) {
   store->close();
   sqlite::Db main(dir_.path() / "main.db", sqlite::Db::Mode::kReadOnly);
   EXPECT_EQ(sqlite::schemaVersion(main), sqlite::latestSchemaVersion(sqlite::SchemaTarget::kMain));
-  EXPECT_EQ(sqlite::latestSchemaVersion(sqlite::SchemaTarget::kMain), 4);
+  EXPECT_EQ(sqlite::latestSchemaVersion(sqlite::SchemaTarget::kMain), 5);
   sqlite::Stmt s(main, "SELECT count(*) FROM sqlite_master WHERE name = 'queue_pending'");
   ASSERT_TRUE(s.step());
   EXPECT_EQ(s.int64(0), 1);
@@ -1391,6 +1486,10 @@ TEST_F(SqliteStoreTest, OlderSchemaIsMigrated) {
   sqlite::Stmt control(main, "SELECT count(*) FROM sqlite_master WHERE name = 'control_numbers'");
   ASSERT_TRUE(control.step());
   EXPECT_EQ(control.int64(0), 1);
+  sqlite::Stmt event(
+      main, "SELECT count(*) FROM pragma_table_info('queue') WHERE name = 'payload_event'");
+  ASSERT_TRUE(event.step());
+  EXPECT_EQ(event.int64(0), 1);
 }
 
 // The WAL is copied back into the database file by the checkpoint thread once it passes its
