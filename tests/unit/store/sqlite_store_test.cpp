@@ -91,6 +91,17 @@ RoutingOutcome routeTo(MessageId id, std::vector<std::string> destinations, int 
   return o;
 }
 
+// Message `id` matched route "adt", whose transform steps made `steps` and queued `enqueue`.
+RoutingOutcome transformed(MessageId id, std::vector<StepOutput> steps,
+                           std::vector<Enqueue> enqueue) {
+  RoutingOutcome o;
+  o.messageId = id;
+  o.decisions = {{"adt", true, "filter passed"}};
+  o.steps = std::move(steps);
+  o.enqueue = std::move(enqueue);
+  return o;
+}
+
 DeliveryOutcome outcome(const QueueItem& item, DeliveryResult result, Millis at,
                         std::string response = "", std::string error = "",
                         Millis nextAttemptAt = 0) {
@@ -978,13 +989,10 @@ TEST_F(SqliteStoreTest, AQueuedTransformOutputIsWrittenOnceAsItsEvent) {
   {
     auto store = open();
     id = store->insertInbound(record(1));
-    RoutingOutcome o;
-    o.messageId = id;
-    o.decisions = {{"adt", true, "filter passed"}};
-    o.steps = {{"adt", "mappings/adt.lua:patient", patient}, {"big", "mappings/big.lua:out", cut}};
     // Two destinations send the Patient; the big output's event was cut, so it keeps its bytes.
-    o.enqueue = {{"pms", patient}, {"ehr", patient}, {"lake", std::string(9000, 'x')}};
-    store->recordRouting({o});
+    store->recordRouting({transformed(
+        id, {{"adt", "mappings/adt.lua:patient", patient}, {"big", "mappings/big.lua:out", cut}},
+        {{"pms", patient}, {"ehr", patient}, {"lake", std::string(9000, 'x')}})});
     for (const char* d : {"pms", "ehr"}) {
       const auto items = store->pendingDeliveries(d, 10);
       ASSERT_EQ(items.size(), 1u) << d;
@@ -1036,12 +1044,8 @@ TEST_F(SqliteStoreTest, AnEntryWhoseOutputEventIsGoneSaysSo) {
   {
     auto store = open();
     id = store->insertInbound(record(1));
-    RoutingOutcome o;
-    o.messageId = id;
-    o.decisions = {{"adt", true, "filter passed"}};
-    o.steps = {{"adt", "mappings/adt.lua:patient", "{}"}};
-    o.enqueue = {{"pms", std::string("{}")}};
-    store->recordRouting({o});
+    store->recordRouting(
+        {transformed(id, {{"adt", "mappings/adt.lua:patient", "{}"}}, {{"pms", "{}"}})});
   }
   std::int64_t event = 0;
   {
