@@ -1,6 +1,7 @@
 #include "routes/pipeline.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -118,8 +119,15 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
     result.enqueue.clear();
     return result;
   };
-  const auto note = [&](const Route& route, std::string step, std::string detail) {
-    if (trace) result.trace.push_back({route.name, std::move(step), std::move(detail)});
+  // A trace note is a formatted string (one held a copy of every transform's output), so it is
+  // built only when tracing (`switchboard try`): `detail` is text, or a function making it.
+  const auto note = [&](const Route& route, const char* step, const auto& detail) {
+    if (!trace) return;
+    if constexpr (std::is_invocable_v<decltype(detail)>) {
+      result.trace.push_back({route.name, step, detail()});
+    } else {
+      result.trace.push_back({route.name, step, std::string(detail)});
+    }
   };
   const auto& routes = table_.routes();
   for (std::size_t i = 0; i < routes.size(); ++i) {
@@ -164,7 +172,8 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
       std::string reason = r.values.size() > 1 ? describe(r.values[1])
                            : accepted          ? "filter script accepted"
                                                : "filter script refused";
-      note(route, "filter", fmt::format("{}: {}", accepted ? "accepted" : "refused", reason));
+      note(route, "filter",
+           [&] { return fmt::format("{}: {}", accepted ? "accepted" : "refused", reason); });
       if (!accepted) {
         decision.reason = std::move(reason);
         result.decisions.push_back(std::move(decision));
@@ -180,7 +189,9 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
     result.decisions.push_back(decision);
     if (c.transforms.empty()) {
       for (const auto& d : route.destinations) outputs.push_back({d, std::nullopt});
-      for (const auto& d : route.destinations) note(route, "deliver-to", d + " (raw message)");
+      for (const auto& d : route.destinations) {
+        note(route, "deliver-to", [&] { return d + " (raw message)"; });
+      }
       continue;
     }
     transforms::Value value = message;
@@ -192,7 +203,8 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
       }
       value = r.values.empty() ? transforms::Value{} : std::move(r.values[0]);
       std::string output = describe(value);
-      note(route, "transform", fmt::format("{} -> {}", route.transformScripts[t], output));
+      note(route, "transform",
+           [&] { return fmt::format("{} -> {}", route.transformScripts[t], output); });
       // Kept with the message so `messages show` tells what each step made of it; very large
       // outputs are cut, the queue holds the final ones whole.
       if (output.size() > kMaxStepOutput) {
@@ -220,7 +232,8 @@ PipelineResult Pipeline::run(const store::MessageSummary& summary, const std::st
           note(route, "validate", error);
           return;
         }
-        note(route, "validate", fmt::format("{} valid", body["resourceType"].GetString()));
+        note(route, "validate",
+             [&] { return fmt::format("{} valid", body["resourceType"].GetString()); });
       }
       for (const auto& d : to) produced.push_back({d, text});
     };
