@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #include <lua.hpp>
@@ -30,7 +31,9 @@ int callerLine(lua_State* L) {
   return 0;
 }
 
-// Converts the value at `index` to a Node; raises a Lua error on unsupported values.
+// Converts the value at `index` to a Node. Unsupported values throw: the Nodes built so far are
+// freed on the way out (a Lua error raised here would longjmp past their destructors), and
+// declareBody raises the message as a Lua error at the declaration's line.
 Node toNode(lua_State* L, int index, int depth) {
   index = lua_absindex(L, index);
   Node node;
@@ -58,7 +61,9 @@ Node toNode(lua_State* L, int index, int depth) {
       node.functionRef = luaL_ref(L, LUA_REGISTRYINDEX);
       break;
     case LUA_TTABLE: {
-      if (depth > kMaxDepth) luaL_error(L, "tables nested deeper than %d levels", kMaxDepth);
+      if (depth > kMaxDepth) {
+        throw std::runtime_error(fmt::format("tables nested deeper than {} levels", kMaxDepth));
+      }
       const lua_Integer length = static_cast<lua_Integer>(lua_rawlen(L, index));
       std::size_t count = 0;
       lua_pushnil(L);
@@ -79,7 +84,8 @@ Node toNode(lua_State* L, int index, int depth) {
       lua_pushnil(L);
       while (lua_next(L, index) != 0) {
         if (lua_type(L, -2) != LUA_TSTRING) {
-          luaL_error(L, "table keys must be names (strings), mixed lists are not allowed");
+          throw std::runtime_error(
+              "table keys must be names (strings), mixed lists are not allowed");
         }
         std::string key = lua_tostring(L, -2);
         node.map.emplace_back(std::move(key), toNode(L, -1, depth + 1));
@@ -91,7 +97,8 @@ Node toNode(lua_State* L, int index, int depth) {
       break;
     }
     default:
-      luaL_error(L, "unsupported value of type %s in configuration", luaL_typename(L, index));
+      throw std::runtime_error(
+          fmt::format("unsupported value of type {} in configuration", luaL_typename(L, index)));
   }
   return node;
 }
@@ -100,14 +107,26 @@ Node toNode(lua_State* L, int index, int depth) {
 int declareBody(lua_State* L) {
   LoadState& state = loadState(L);
   luaL_checktype(L, 1, LUA_TTABLE);
-  Section section;
-  section.kind = lua_tostring(L, lua_upvalueindex(2));
-  section.name = lua_tostring(L, lua_upvalueindex(3));
-  section.line = static_cast<int>(lua_tointeger(L, lua_upvalueindex(4)));
-  section.file = state.file;
-  section.body = toNode(L, 1, 0);
-  state.sections->push_back(std::move(section));
-  return 0;
+  const int line = static_cast<int>(lua_tointeger(L, lua_upvalueindex(4)));
+  char reason[256];
+  {
+    Section section;
+    section.kind = lua_tostring(L, lua_upvalueindex(2));
+    section.name = lua_tostring(L, lua_upvalueindex(3));
+    section.line = line;
+    section.file = state.file;
+    try {
+      section.body = toNode(L, 1, 0);
+      state.sections->push_back(std::move(section));
+      return 0;
+    } catch (const std::runtime_error& e) {
+      transforms::detail::copyReason(reason, e.what());
+    }
+  }
+  // At the declaration's line: `engine { ... }` gets here through a C call, where Lua itself
+  // would name no line. No C++ object is alive any more when the error is raised.
+  lua_pushfstring(L, "%s:%d: %s", state.file.c_str(), line, reason);
+  return lua_error(L);
 }
 
 // `channel "name"` returns a function that takes the body; `engine { ... }` takes it directly.

@@ -125,6 +125,19 @@ TEST(Config, LuaSyntaxErrorsKeepTheLine) {
   EXPECT_EQ(c.errors[0].substr(0, 13), "config.lua:3:") << c.errors[0];
 }
 
+// Values a configuration cannot hold are refused at the line of the declaration holding them.
+TEST(Config, ValuesAConfigCannotHoldNameTheirLine) {
+  const auto mixed = check(
+      "engine { log_level = \"warn\" }\n"
+      "channel \"in\" {\n  type = \"mllp\",\n  listen = { 1, x = 2 },\n}\n");
+  EXPECT_EQ(mixed.errors, (std::vector<std::string>{
+                              "config.lua:2: table keys must be names (strings), mixed lists are "
+                              "not allowed"}));
+  const auto nested = check("local t = 1\nfor i = 1, 40 do t = { t } end\nengine { a = t }\n");
+  EXPECT_EQ(nested.errors,
+            (std::vector<std::string>{"config.lua:3: tables nested deeper than 32 levels"}));
+}
+
 TEST(Config, SandboxHasNoIoOrOs) {
   const auto c = check("io.open('/etc/passwd')\n");
   ASSERT_EQ(c.errors.size(), 1u);
