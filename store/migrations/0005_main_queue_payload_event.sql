@@ -4,4 +4,10 @@
 -- twice, and main.db's copy was written again when delivery cleared it. Entries queued before
 -- this migration, and outputs that differ from the step's event (cut there when very large),
 -- keep their bytes in `payload` as before.
+--
+-- `payload_check` is the output's length (high 32 bits) and CRC-32 (low 32 bits). A seq is
+-- only unique while its row exists: if the day file lost its last rows (a power cut at
+-- synchronous=NORMAL, a hand edit), a later event can take the same seq, and the check keeps
+-- the entry from sending that event's text instead.
 ALTER TABLE queue ADD COLUMN payload_event INTEGER;
+ALTER TABLE queue ADD COLUMN payload_check INTEGER;

@@ -18,6 +18,8 @@ void HotMessages::add(StoredMessage message) {
 }
 
 bool HotMessages::makeRoom(std::size_t w, std::vector<std::shared_ptr<const void>>& gone) {
+  // Messages waiting for routing are never dropped: when `w` cannot fit beside them, nothing is.
+  if (toRouteBytes_ + w > budget_) return false;
   while (bytes_ + w > budget_ && (!routed_.empty() || !outputs_.empty())) {
     const bool outputFirst =
         routed_.empty() ||
@@ -43,6 +45,7 @@ void HotMessages::add(std::shared_ptr<const StoredMessage> held) {
   if (!makeRoom(w, gone) || toRoute_.count(id) > 0 || routed_.count(id) > 0) return;
   toRoute_.emplace(id, std::move(held));
   bytes_ += w;
+  toRouteBytes_ += w;
 }
 
 void HotMessages::addOutput(MessageId id, std::int64_t event,
@@ -50,8 +53,11 @@ void HotMessages::addOutput(MessageId id, std::int64_t event,
   const std::size_t w = weight(*output);
   std::vector<std::shared_ptr<const void>> gone;  // freed outside the lock
   std::lock_guard lock(mutex_);
-  if (!makeRoom(w, gone)) return;
-  if (outputs_.emplace(std::make_pair(id, event), std::move(output)).second) bytes_ += w;
+  // Held already: `output` is freed with this call, outside the lock.
+  const auto key = std::make_pair(id, event);
+  if (outputs_.count(key) > 0 || !makeRoom(w, gone)) return;
+  outputs_.emplace(key, std::move(output));
+  bytes_ += w;
 }
 
 std::shared_ptr<const std::string> HotMessages::findOutput(MessageId id, std::int64_t event) const {
@@ -64,6 +70,7 @@ void HotMessages::routed(MessageId id) {
   std::lock_guard lock(mutex_);
   auto it = toRoute_.find(id);
   if (it == toRoute_.end()) return;
+  toRouteBytes_ -= weight(*it->second);
   routed_.emplace(id, std::move(it->second));
   toRoute_.erase(it);
 }
@@ -102,6 +109,7 @@ void HotMessages::erase(MessageId id) {
     auto it = held->find(id);
     if (it == held->end()) continue;
     bytes_ -= weight(*it->second);
+    if (held == &toRoute_) toRouteBytes_ -= weight(*it->second);
     gone.push_back(std::move(it->second));
     held->erase(it);
     return;

@@ -71,6 +71,7 @@ class HotMessages {
   Held routed_;   // waiting for their deliveries
   Outputs outputs_;
   std::size_t bytes_ = 0;
+  std::size_t toRouteBytes_ = 0;  // of bytes_, what toRoute_ holds
   std::size_t budget_;
 };
 

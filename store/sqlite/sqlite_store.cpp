@@ -39,6 +39,8 @@
 #include <stdexcept>
 #include <thread>
 #include <tuple>
+
+#include <zlib.h>
 #include <utility>
 
 #include "common/log.h"
@@ -142,6 +144,15 @@ std::string searchSql(const SearchQuery& q) {
 }
 
 namespace {
+
+// What queue.payload_check holds for an output (migration 0005): its length in the high 32 bits,
+// its CRC-32 in the low 32.
+std::int64_t outputCheck(std::string_view output) {
+  const auto crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(output.data()),
+                         static_cast<uInt>(output.size()));
+  return static_cast<std::int64_t>((static_cast<std::uint64_t>(output.size()) << 32) |
+                                   static_cast<std::uint32_t>(crc));
+}
 
 MessageSummary readSummary(const Stmt& s) {
   MessageSummary m;
@@ -280,7 +291,8 @@ class ReadContext {
                     "ORDER BY message_id LIMIT ?");
     pending_ = Stmt(*main_,
                     "SELECT queue_id, message_id, attempts, next_attempt_at, payload, part, "
-                    "generation, payload_event FROM queue WHERE destination = ? AND "
+                    "generation, payload_event, payload_check FROM queue WHERE "
+                    "destination = ? AND "
                     "status = 'pending' AND "
                     "queue_id > ? ORDER BY queue_id LIMIT ?");
     queueOf_ = Stmt(*main_,
@@ -301,6 +313,7 @@ class ReadContext {
   // call, and one set of file locks instead of one per statement. Also brings the catalog up
   // to date (another connection committed, or retention dropped files).
   void beginOp(std::uint64_t epoch) {
+    openFailed_ = false;
     if (epoch != epoch_) {
       parts_.clear();  // a dropped file must not stay open here
       epoch_ = epoch;
@@ -330,6 +343,9 @@ class ReadContext {
   }
 
   const Catalog& catalog() const { return catalog_; }
+  // A day file that exists could not be opened in this call (descriptors, locks): what was not
+  // found in it may be there after all.
+  bool openFailed() const { return openFailed_; }
 
   void refreshCatalog() {
     std::int64_t v = 0;
@@ -373,9 +389,12 @@ class ReadContext {
         p->events = Stmt(*p->db,
                          "SELECT message_id, at, step, subject, outcome, detail FROM events "
                          "WHERE message_id = ? ORDER BY seq");
-        p->eventDetail = Stmt(*p->db, "SELECT detail FROM events WHERE seq = ? AND message_id = ?");
+        p->eventDetail = Stmt(*p->db,
+                              "SELECT detail FROM events WHERE seq = ? AND message_id = ? AND "
+                              "step = 'transform'");
       } catch (const std::exception& e) {
         sb::log::at(sb::log::Level::kWarn, kLog, "cannot read partition {}: {}", day, e.what());
+        openFailed_ = true;
         return nullptr;
       }
       evictIfFull();
@@ -434,6 +453,7 @@ class ReadContext {
   std::int64_t version_ = -1;
   std::uint64_t epoch_ = 0;
   std::uint64_t clock_ = 0;
+  bool openFailed_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -677,6 +697,7 @@ class SqliteStore final : public MessageStore {
     struct Source {
       std::optional<std::string> payload;
       std::optional<std::int64_t> event;
+      std::optional<std::int64_t> check;  // outputCheck() of the output the event holds
       int generation = 0;
     };
     std::vector<Source> sources;
@@ -695,6 +716,7 @@ class SqliteStore final : public MessageStore {
         if (!c->isNull(4)) source.payload = c->text(4);
         source.generation = c->int32(6);
         if (!c->isNull(7)) source.event = c->int64(7);
+        if (!c->isNull(8)) source.check = c->int64(8);
         sources.push_back(std::move(source));
         out.push_back(std::move(item));
       }
@@ -716,6 +738,12 @@ class SqliteStore final : public MessageStore {
         }
       }
       auto f = lease->find(item.messageId, rawWanted);
+      if (!f && lease->openFailed()) {
+        // Not known to be lost: the worker reads the queue again after a pause.
+        throw std::runtime_error(
+            fmt::format("store: cannot open the day file of message {} (queue entry {})",
+                        item.messageId, item.queueId));
+      }
       if (f && item.summary.id == 0) item.summary = std::move(f->message.summary);
       if (source.payload) {
         item.payload = std::move(*source.payload);
@@ -726,7 +754,9 @@ class SqliteStore final : public MessageStore {
           c->bind(1, *source.event).bind(2, item.messageId);
           if (c->step()) output = c->text(0);
         }
-        if (output) {
+        // The seq may name another event now (see migration 0005): only the output it was
+        // queued with is sent.
+        if (output && (!source.check || outputCheck(*output) == *source.check)) {
           item.payload = std::move(*output);
         } else {
           item.unavailable = fmt::format(
@@ -736,6 +766,9 @@ class SqliteStore final : public MessageStore {
         }
       } else if (f) {
         item.payload = std::move(f->message.raw);
+      } else {
+        item.unavailable =
+            fmt::format("message {} is not in the store's day files", item.messageId);
       }
       if (item.summary.id == 0) item.summary.id = item.messageId;
     }
@@ -1129,7 +1162,8 @@ class SqliteStore final : public MessageStore {
     insertQueue_ = Stmt(m,
                         "INSERT OR IGNORE INTO queue (message_id, destination, generation, "
                         "status, attempts, next_attempt_at, last_error, payload, part, "
-                        "payload_event) VALUES (?, ?, ?, 'pending', 0, 0, '', ?, ?, ?)");
+                        "payload_event, payload_check) VALUES (?, ?, ?, 'pending', 0, 0, '', ?, "
+                        "?, ?, ?)");
     markDelivered_ = Stmt(m,
                           "UPDATE queue SET status = 'delivered', attempts = attempts + 1, "
                           "last_error = '', payload = NULL "
@@ -1147,13 +1181,14 @@ class SqliteStore final : public MessageStore {
                           "SELECT status, count(*) FROM queue WHERE message_id = ? AND "
                           "generation = ? GROUP BY status");
     deadOf_ = Stmt(m,
-                   "SELECT queue_id, message_id, generation, payload, part, payload_event "
-                   "FROM queue WHERE destination = ? AND status = 'dead' ORDER BY queue_id");
+                   "SELECT queue_id, message_id, generation, payload, part, payload_event, "
+                   "payload_check FROM queue WHERE destination = ? AND status = 'dead' "
+                   "ORDER BY queue_id");
     deleteQueue_ = Stmt(m, "DELETE FROM queue WHERE queue_id = ?");
     requeue_ = Stmt(m,
                     "INSERT INTO queue (message_id, destination, generation, status, attempts, "
-                    "next_attempt_at, last_error, payload, part, payload_event) VALUES (?, ?, ?, "
-                    "'pending', 0, 0, '', ?, ?, ?)");
+                    "next_attempt_at, last_error, payload, part, payload_event, payload_check) "
+                    "VALUES (?, ?, ?, 'pending', 0, 0, '', ?, ?, ?, ?)");
     pendingInRange_ = Stmt(m,
                            "SELECT message_id FROM queue WHERE status = 'pending' AND "
                            "message_id BETWEEN ? AND ?");
@@ -1604,7 +1639,7 @@ class SqliteStore final : public MessageStore {
         }
         s.bind(5, parts[e.destination]++);
         if (event) {
-          s.bind(6, *event);
+          s.bind(6, *event).bind(7, outputCheck(*e.payload));
           // Several destinations sending the same output share one held copy.
           if (*event != heldEvent) {
             heldOutputs_.emplace_back(o.messageId, *event,
@@ -1612,7 +1647,7 @@ class SqliteStore final : public MessageStore {
             heldEvent = *event;
           }
         } else {
-          s.bindNull(6);
+          s.bindNull(6).bindNull(7);
         }
         s.run();
       }
@@ -1683,6 +1718,7 @@ class SqliteStore final : public MessageStore {
       std::optional<std::string> payload;
       std::int64_t part;
       std::optional<std::int64_t> payloadEvent;
+      std::optional<std::int64_t> payloadCheck;
     };
     std::vector<Dead> dead;
     {
@@ -1692,7 +1728,8 @@ class SqliteStore final : public MessageStore {
         dead.push_back(
             Dead{c->int64(0), c->int64(1), c->int64(2),
                  c->isNull(3) ? std::nullopt : std::optional<std::string>(c->text(3)), c->int64(4),
-                 c->isNull(5) ? std::nullopt : std::optional<std::int64_t>(c->int64(5))});
+                 c->isNull(5) ? std::nullopt : std::optional<std::int64_t>(c->int64(5)),
+                 c->isNull(6) ? std::nullopt : std::optional<std::int64_t>(c->int64(6))});
       }
     }
     const Millis at = nowMillis();
@@ -1711,6 +1748,11 @@ class SqliteStore final : public MessageStore {
         s.bind(6, *d.payloadEvent);
       } else {
         s.bindNull(6);
+      }
+      if (d.payloadCheck) {
+        s.bind(7, *d.payloadCheck);
+      } else {
+        s.bindNull(7);
       }
       s.run();
       if (auto loc = locate(d.messageId)) {

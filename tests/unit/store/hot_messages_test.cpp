@@ -112,6 +112,13 @@ TEST(HotMessages, OutputsAreFoundByMessageAndEventAndLeaveWithTheirMessage) {
   EXPECT_EQ(hot.findOutput(7, 42), nullptr);
   EXPECT_EQ(*hot.findOutput(8, 41), std::string(30, 'c'));
   EXPECT_EQ(hot.bytes(), outputWeightOf(30));
+  // The same event again is held once.
+  hot.addOutput(8, 41, output(30, 'd'));
+  EXPECT_EQ(*hot.findOutput(8, 41), std::string(30, 'c'));
+  EXPECT_EQ(hot.bytes(), outputWeightOf(30));
+  hot.erase(8);
+  EXPECT_EQ(hot.outputCount(), 0u);
+  EXPECT_EQ(hot.bytes(), 0u);
 }
 
 TEST(HotMessages, AFullBudgetDropsOutputsAndRoutedMessagesLowestIdsFirst) {
@@ -132,13 +139,28 @@ TEST(HotMessages, AFullBudgetDropsOutputsAndRoutedMessagesLowestIdsFirst) {
   EXPECT_FALSE(hot.find(3, 0).has_value());
   EXPECT_NE(hot.findOutput(4, 9), nullptr);
   EXPECT_EQ(hot.bytes(), 2 * weightOf(100) + outputWeightOf(100));
-  // 4 and 5 wait for routing and cannot be dropped: an output that does not fit beside them is
-  // not held (the one output there was went trying).
+  // 4 and 5 wait for routing and cannot be dropped: an output that cannot fit beside them is
+  // not held, and nothing is dropped for it.
   hot.addOutput(5, 1, output(1000));
   EXPECT_EQ(hot.findOutput(5, 1), nullptr);
-  EXPECT_EQ(hot.findOutput(4, 9), nullptr);
+  EXPECT_NE(hot.findOutput(4, 9), nullptr);
   EXPECT_TRUE(hot.find(4, 0).has_value());
   EXPECT_TRUE(hot.find(5, 0).has_value());
+  EXPECT_EQ(hot.bytes(), 2 * weightOf(100) + outputWeightOf(100));
+}
+
+// Something that cannot fit beside the messages waiting for routing drops nothing.
+TEST(HotMessages, WhatCannotFitDropsNothing) {
+  HotMessages hot(2 * weightOf(100));
+  hot.add(message(1, 100));
+  hot.routed(1);
+  hot.add(message(2, 100));
+  hot.add(message(3, 2 * weightOf(100)));  // larger than the budget less message 2
+  hot.addOutput(2, 1, output(2 * weightOf(100)));
+  EXPECT_TRUE(hot.find(1, 0).has_value());
+  EXPECT_TRUE(hot.find(2, 0).has_value());
+  EXPECT_FALSE(hot.find(3, 0).has_value());
+  EXPECT_EQ(hot.findOutput(2, 1), nullptr);
   EXPECT_EQ(hot.bytes(), 2 * weightOf(100));
 }
 
