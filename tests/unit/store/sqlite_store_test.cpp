@@ -1037,54 +1037,55 @@ TEST_F(SqliteStoreTest, AQueuedTransformOutputIsWrittenOnceAsItsEvent) {
   EXPECT_EQ(pms[0].messageId, id);
 }
 
+// Message 1, routed through a transform whose output `output` is queued as `enqueue` says, in a
+// store closed again (what is read afterwards comes from the files).
+MessageId routedThroughATransform(const std::filesystem::path& dir, const std::string& output,
+                                  std::vector<Enqueue> enqueue) {
+  auto store = openSqliteStore(optionsFor(dir));
+  const MessageId id = store->insertInbound(record(1));
+  store->recordRouting(
+      {transformed(id, {{"adt", "mappings/adt.lua:patient", output}}, std::move(enqueue))});
+  return id;
+}
+
+// Runs `sql` on the day file of kNow; returns the seq of its transform event as it was before.
+std::int64_t editDayFile(const std::filesystem::path& dir, const std::string& sql) {
+  sqlite::Db day(dir / partitionFileName(utcDay(kNow)), sqlite::Db::Mode::kReadWrite);
+  sqlite::Stmt e(day, "SELECT seq FROM events WHERE step = 'transform'");
+  const std::int64_t seq = e.step() ? e.int64(0) : 0;
+  day.exec(sql);
+  return seq;
+}
+
+std::string outputNotInDayFile(std::int64_t event, MessageId id) {
+  return fmt::format(
+      "the transform output this entry sends (event {} of message {}) is not in the message's "
+      "day file",
+      event, id);
+}
+
 // If the event an entry sends is gone from the day file (damaged or edited by hand), the entry
 // is not sent empty: it says what is missing, and the engine dead-letters it with that reason.
 TEST_F(SqliteStoreTest, AnEntryWhoseOutputEventIsGoneSaysSo) {
-  MessageId id = 0;
-  {
-    auto store = open();
-    id = store->insertInbound(record(1));
-    store->recordRouting(
-        {transformed(id, {{"adt", "mappings/adt.lua:patient", "{}"}}, {{"pms", "{}"}})});
-  }
-  std::int64_t event = 0;
-  {
-    sqlite::Db day(dir_.path() / partitionFileName(utcDay(kNow)), sqlite::Db::Mode::kReadWrite);
-    sqlite::Stmt e(day, "SELECT seq FROM events WHERE step = 'transform'");
-    ASSERT_TRUE(e.step());
-    event = e.int64(0);
-    day.exec("DELETE FROM events WHERE step = 'transform'");
-  }
+  const MessageId id = routedThroughATransform(dir_.path(), "{}", {{"pms", "{}"}});
+  const std::int64_t event =
+      editDayFile(dir_.path(), "DELETE FROM events WHERE step = 'transform'");
   auto store = open();
   const auto items = store->pendingDeliveries("pms", 10);
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(items[0].payload, "");
   EXPECT_EQ(items[0].summary.controlId, "C1");
-  EXPECT_EQ(items[0].unavailable,
-            fmt::format("the transform output this entry sends (event {} of message {}) is not "
-                        "in the message's day file",
-                        event, id));
+  EXPECT_EQ(items[0].unavailable, outputNotInDayFile(event, id));
 }
 
 // A seq is unique only while its row exists: when the day file lost the output's event (here by
 // hand; a power cut at synchronous=NORMAL can lose a file's last commit too), the next event
 // takes the same seq. The entry must not send that event's text.
 TEST_F(SqliteStoreTest, AnEntryNeverSendsAnotherEventThatTookItsSeq) {
-  MessageId id = 0;
-  {
-    auto store = open();
-    id = store->insertInbound(record(1));
-    store->recordRouting({transformed(id, {{"adt", "mappings/adt.lua:patient", "{\"a\":1}"}},
-                                      {{"pms", "{\"a\":1}"}, {"archive", std::nullopt}})});
-  }
-  std::int64_t event = 0;
-  {
-    sqlite::Db day(dir_.path() / partitionFileName(utcDay(kNow)), sqlite::Db::Mode::kReadWrite);
-    sqlite::Stmt e(day, "SELECT seq FROM events WHERE step = 'transform'");
-    ASSERT_TRUE(e.step());
-    event = e.int64(0);
-    day.exec("DELETE FROM events WHERE step = 'transform'");
-  }
+  const MessageId id = routedThroughATransform(dir_.path(), "{\"a\":1}",
+                                               {{"pms", "{\"a\":1}"}, {"archive", std::nullopt}});
+  const std::int64_t event =
+      editDayFile(dir_.path(), "DELETE FROM events WHERE step = 'transform'");
   auto store = open();
   // The archive's failed attempt is the message's next event: it takes the freed seq.
   store->recordDeliveries({outcome(store->pendingDeliveries("archive", 1)[0],
@@ -1099,33 +1100,21 @@ TEST_F(SqliteStoreTest, AnEntryNeverSendsAnotherEventThatTookItsSeq) {
   const auto items = store->pendingDeliveries("pms", 10);
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(items[0].payload, "");
-  EXPECT_EQ(items[0].unavailable,
-            fmt::format("the transform output this entry sends (event {} of message {}) is not "
-                        "in the message's day file",
-                        event, id));
+  EXPECT_EQ(items[0].unavailable, outputNotInDayFile(event, id));
 }
 
 // The entry remembers the length and CRC of the output it was queued with: an event that holds
 // other text under the same seq (taken by the next routing of the message after the day file lost
 // its last commit, or edited by hand as here) is not sent.
 TEST_F(SqliteStoreTest, AnEntryNeverSendsAnOutputOtherThanTheOneItWasQueuedWith) {
-  MessageId id = 0;
-  {
-    auto store = open();
-    id = store->insertInbound(record(1));
-    store->recordRouting({transformed(id, {{"adt", "mappings/adt.lua:patient", "{\"a\":1}"}},
-                                      {{"pms", "{\"a\":1}"}})});
-  }
-  {
-    sqlite::Db day(dir_.path() / partitionFileName(utcDay(kNow)), sqlite::Db::Mode::kReadWrite);
-    day.exec("UPDATE events SET detail = '{\"a\":2}' WHERE step = 'transform'");
-  }
+  const MessageId id = routedThroughATransform(dir_.path(), "{\"a\":1}", {{"pms", "{\"a\":1}"}});
+  const std::int64_t event =
+      editDayFile(dir_.path(), "UPDATE events SET detail = '{\"a\":2}' WHERE step = 'transform'");
   auto store = open();
   const auto items = store->pendingDeliveries("pms", 10);
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(items[0].payload, "");
-  EXPECT_NE(items[0].unavailable.find("is not in the message's day file"), std::string::npos)
-      << items[0].unavailable;
+  EXPECT_EQ(items[0].unavailable, outputNotInDayFile(event, id));
 }
 
 // A day file that is there but cannot be opened is not a lost message: reading the queue fails
