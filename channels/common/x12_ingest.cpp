@@ -120,20 +120,24 @@ X12Ingest::Verdict X12Ingest::evaluate(const std::string& channel, const x12::Do
       // Reserving numbers may throw (the store): then nothing is committed and the peer resends.
       const x12::AckNumbers numbers = numbering(i, plan);
       std::string ack, failure;
+      bool built = false;
       try {
         ack = x12::buildAcknowledgement(doc, i, numbers, options);
+        built = true;
       } catch (const std::exception& e) {
         failure = e.what();
       }
-      if (failure.empty()) {
+      if (built) {
         v.acks.push_back(std::move(ack));
         v.acksWith999.push_back(plan.groups > 0);
       } else {
         // A defect of ours, not of the input: the interchange is still kept, where rejected
-        // messages are searched and reprocessed, and it gets no acknowledgement of ours.
+        // messages are searched and reprocessed (with what was found in it, if anything), and
+        // it gets no acknowledgement of ours.
         r.status = store::MessageStatus::kRejected;
-        r.error = fmt::format("{} the acknowledgement could not be built: {}",
-                              errorInfo(ErrorCode::kInternal).id, failure);
+        const std::string internal = fmt::format("{} the acknowledgement could not be built: {}",
+                                                 errorInfo(ErrorCode::kInternal).id, failure);
+        r.error = r.error.empty() ? internal : fmt::format("{}; {}", r.error, internal);
         v.accepted = false;
       }
     }
@@ -162,7 +166,8 @@ void X12Ingest::accept(const std::string& peer, std::string payload, Done done) 
     verdict = evaluate(channel_, *doc, reserved);
   } catch (const std::exception& e) {
     Result r;
-    r.error = fmt::format("{} reserving acknowledgement control numbers: {}",
+    // Reserving control numbers (the store) is what throws here; nothing was committed.
+    r.error = fmt::format("{} the interchange could not be stored: {}",
                           errorInfo(ErrorCode::kStoreCommitFailed).id, e.what());
     done(std::move(r));
     return;

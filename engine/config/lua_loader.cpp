@@ -36,6 +36,8 @@ int callerLine(lua_State* L) {
 // declareBody raises the message as a Lua error at the declaration's line.
 Node toNode(lua_State* L, int index, int depth) {
   index = lua_absindex(L, index);
+  // Each level pushes a key and a value; a C function is only given LUA_MINSTACK (20) slots.
+  if (!lua_checkstack(L, 4)) throw std::runtime_error("configuration nested too deeply");
   Node node;
   switch (lua_type(L, index)) {
     case LUA_TNIL:
@@ -119,7 +121,7 @@ int declareBody(lua_State* L) {
       section.body = toNode(L, 1, 0);
       state.sections->push_back(std::move(section));
       return 0;
-    } catch (const std::runtime_error& e) {
+    } catch (const std::exception& e) {
       transforms::detail::copyReason(reason, e.what());
     }
   }

@@ -8,6 +8,8 @@
 // raises it as an ordinary Lua error once the exception object is gone.
 #pragma once
 
+#include <cxxabi.h>
+
 #include <cstddef>
 #include <cstring>
 #include <exception>
@@ -30,12 +32,24 @@ int guarded(lua_State* L) {
   char reason[256];
   try {
     return F(L);
+  } catch (abi::__forced_unwind&) {
+    throw;  // thread cancellation must go on unwinding
   } catch (const std::exception& e) {
     detail::copyReason(reason, e.what());
   } catch (...) {
     detail::copyReason(reason, "unexpected internal error");
   }
   return luaL_error(L, "%s", reason);
+}
+
+// Runs `f` (which finds `data` as light userdata at index 1) under lua_pcall and returns its
+// status, leaving its `results` results (or the error) on the stack. For the steps of a binding
+// that allocate in Lua while C++ objects are alive (pushing a std::string it built): a memory
+// error then comes back as a status, and the binding raises it once those objects are gone.
+inline int protectedCall(lua_State* L, lua_CFunction f, void* data, int results) {
+  lua_pushcfunction(L, f);  // a light C function: pushing it does not allocate
+  lua_pushlightuserdata(L, data);
+  return lua_pcall(L, 1, results, 0);
 }
 
 }  // namespace sb::transforms

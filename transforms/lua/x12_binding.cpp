@@ -5,7 +5,9 @@
 #include <ctime>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "parsers/x12/ack.h"
 #include "parsers/x12/spec.h"
@@ -546,6 +548,23 @@ int x12Validate(lua_State* L) {
   return 2;
 }
 
+// For protectedCall: push the std::string / a list of the std::vector<std::string> at index 1.
+int pushString(lua_State* L) {
+  const auto* text = static_cast<const std::string*>(lua_touserdata(L, 1));
+  lua_pushlstring(L, text->data(), text->size());
+  return 1;
+}
+
+int pushStringList(lua_State* L) {
+  const auto* list = static_cast<const std::vector<std::string>*>(lua_touserdata(L, 1));
+  lua_createtable(L, static_cast<int>(list->size()), 0);
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    lua_pushlstring(L, (*list)[i].data(), (*list)[i].size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i) + 1);
+  }
+  return 1;
+}
+
 // x12.ack(text) -> the TA1/999 interchanges for it, one string per inbound interchange, with
 // control numbers reserved for the inbound sender.
 int x12Ack(lua_State* L) {
@@ -589,10 +608,12 @@ int x12Ack(lua_State* L) {
       numbersFor.firstSet = reserve("ST", groups);
     }
     lua_pop(L, 1);  // the partner key
+    int pushed = LUA_OK;
     {
       const std::string ack = x12::buildAcknowledgement(doc, i, numbersFor);
-      lua_pushlstring(L, ack.data(), ack.size());
+      pushed = protectedCall(L, pushString, const_cast<std::string*>(&ack), 1);
     }
+    if (pushed != LUA_OK) return lua_error(L);  // `ack` is gone: nothing is skipped
     lua_rawseti(L, -2, ++out);
   }
   return 1;
@@ -606,13 +627,12 @@ int x12Control(lua_State* L) {
   if (count < 1 || count > 100000) return luaL_error(L, "x12: bad control number count %d", count);
   Numbers& n = numbers(L);
   std::int64_t first = 0;
-  bool failed = false;
   if (n.source) {
     try {
       first = n.source(partner, kind, count);
     } catch (const std::exception& e) {
-      lua_pushfstring(L, "x12 control numbers: %s", e.what());
-      failed = true;
+      // Raised as a Lua error by guarded<x12Control>, once this handler is left.
+      throw std::runtime_error(std::string("x12 control numbers: ") + e.what());
     }
   } else {
     std::int64_t& next = n.local[std::string(partner) + "/" + kind];
@@ -620,7 +640,6 @@ int x12Control(lua_State* L) {
     first = next;
     next += count;
   }
-  if (failed) return lua_error(L);  // outside the catch block, with the message on the stack
   lua_pushinteger(L, static_cast<lua_Integer>(first));
   return 1;
 }
@@ -647,23 +666,26 @@ char firstChar(lua_State* L, int table, const char* key, char otherwise) {
 
 // x12._isa(delimiters, sq, sid, rq, rid, date6, time4, version, control, ack, usage) -> list
 int x12Isa(lua_State* L) {
-  // Arguments are checked before any C++ object exists: a failed check longjmps past destructors.
+  // Arguments are checked and the delimiters read before any C++ object exists: a failed check
+  // (or a metamethod of the delimiters table) raises a Lua error, which skips destructors.
   luaL_checktype(L, 1, LUA_TTABLE);
   const char* args[7];
   for (int i = 0; i < 7; ++i) args[i] = luaL_checkstring(L, i + 2);
   const auto control = static_cast<std::int64_t>(luaL_checkinteger(L, 9));
   const bool ack = lua_toboolean(L, 10) != 0;
   const char* usage = luaL_checkstring(L, 11);
-  x12::Delimiters d;
-  d.repetition = firstChar(L, 1, "repetition", 0);
-  d.component = firstChar(L, 1, "component", ':');
-  const auto elements = x12::isaElements(d, args[0], args[1], args[2], args[3], args[4], args[5],
-                                         args[6], control, ack, usage);
-  lua_createtable(L, static_cast<int>(elements.size()), 0);
-  for (std::size_t i = 0; i < elements.size(); ++i) {
-    lua_pushlstring(L, elements[i].data(), elements[i].size());
-    lua_rawseti(L, -2, static_cast<int>(i) + 1);
+  const char repetition = firstChar(L, 1, "repetition", 0);
+  const char component = firstChar(L, 1, "component", ':');
+  int pushed = LUA_OK;
+  {
+    x12::Delimiters d;
+    d.repetition = repetition;
+    d.component = component;
+    std::vector<std::string> elements = x12::isaElements(
+        d, args[0], args[1], args[2], args[3], args[4], args[5], args[6], control, ack, usage);
+    pushed = protectedCall(L, pushStringList, &elements, 1);
   }
+  if (pushed != LUA_OK) return lua_error(L);  // the strings are gone: nothing is skipped
   return 1;
 }
 

@@ -175,6 +175,25 @@ TEST_F(X12Binding, ValidateAndAck) {
       << ack;
 }
 
+// The store failing to hand out control numbers is an ordinary Lua error at the script's line,
+// from x12.ack too (it reserves numbers through x12._control while its document is alive), and
+// the state runs scripts afterwards.
+TEST_F(X12Binding, AControlNumberSourceThatFailsIsALuaError) {
+  LuaOptions options = defaultOptions();
+  options.controlNumbers = [](std::string_view, std::string_view, int) -> std::int64_t {
+    throw std::runtime_error("store: database is locked");
+  };
+  LuaRuntime failing{options};
+  EXPECT_EQ(errorOf(eval(failing, "local text = ...\nreturn x12.ack(text)",
+                         {Value{fixture("837P_professional.x12")}})),
+            "test.lua:2: x12 control numbers: store: database is locked");
+  // Caught by the script's own pcall, then raised again (the runtime names the line).
+  EXPECT_EQ(errorOf(eval(failing, "local ok, e = pcall(x12.ack, ...)\nerror(e, 0)",
+                         {Value{fixture("837P_professional.x12")}})),
+            "test.lua:2: x12 control numbers: store: database is locked");
+  EXPECT_EQ(integer(eval(failing, "return 40 + 2")), 42);
+}
+
 TEST_F(X12Binding, NotX12IsAClearError) {
   EXPECT_EQ(errorOf(eval(rt, "return x12.parse('MSH|^~\\\\&|')")),
             "test.lua:1: x12.parse: the input does not start with ISA");

@@ -152,6 +152,19 @@ TEST(X12IngestVerdict, AnAcknowledgementThatCannotBeBuiltLeavesTheInterchangeKep
   EXPECT_EQ(v.records[0].error,
             "SB-900 the acknowledgement could not be built: X12 writer: ISA09 contains a "
             "delimiter");
+  // What was found in the input stays in front of our own failure.
+  x12::Document rejected = x12::Document::parseOwned(fixture("invalid/env_wrong_se01.x12"));
+  rejected.validate(x12::SpecLibrary::builtin());
+  const auto both = X12Ingest::evaluate("clearinghouse_in", rejected, x12::AckNumbers{}, options);
+  ASSERT_EQ(both.records.size(), 1u);
+  EXPECT_TRUE(both.acks.empty());
+  const std::string& error = both.records[0].error;
+  EXPECT_EQ(error.rfind("SB-603 X12 transaction sets rejected (999 R); 4 SE01 says ", 0), 0u)
+      << error;
+  const std::string internal =
+      "; SB-900 the acknowledgement could not be built: X12 writer: ISA09 contains a delimiter";
+  ASSERT_GT(error.size(), internal.size());
+  EXPECT_EQ(error.substr(error.size() - internal.size()), internal);
   // The same options without the separator give the acknowledgement.
   options.date8 = "20261208";
   const auto fine = X12Ingest::evaluate("clearinghouse_in", doc, x12::AckNumbers{}, options);
