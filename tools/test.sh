@@ -23,7 +23,11 @@ echo "== ASan+UBSan build, unit tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWITCHBOARD_SANITIZE=ON \
   -DSWITCHBOARD_BENCH=OFF -DSWITCHBOARD_WERROR=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/tools/lsan.supp:print_suppressions=0" ctest --output-on-failure -j"$JOBS" -L unit --timeout 900)
+# The suppressions' path is taken before the cd: "$PWD" inside the subshell would name build-asan,
+# and LeakSanitizer reads the file only when it has a leak to report, so a wrong path went
+# unnoticed until the libssh2 leak it is there for came up and the file could not be read.
+LSAN_SUPPRESSIONS="$PWD/tools/lsan.supp"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$LSAN_SUPPRESSIONS:print_suppressions=0" ctest --output-on-failure -j"$JOBS" -L unit --timeout 900)
 
 echo "== Fuzz targets (short run each)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DSWITCHBOARD_FUZZ=ON -DSWITCHBOARD_TESTS=OFF \
