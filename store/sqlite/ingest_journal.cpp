@@ -1,10 +1,11 @@
 #include "store/sqlite/ingest_journal.h"
 
+#include "store/sqlite/crc32.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -62,11 +63,6 @@ class Reader {
   const char* end_;
 };
 
-std::uint32_t crcOf(const char* p, std::size_t n) {
-  return static_cast<std::uint32_t>(
-      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n)));
-}
-
 std::string readWhole(int fd, const std::filesystem::path& path) {
   std::string data;
   char chunk[65536];
@@ -96,7 +92,7 @@ std::vector<std::pair<MessageId, InboundRecord>> decodeAll(const std::string& da
       break;
     }
     const char* payload = data.data() + at + kHeaderBytes;
-    if (crcOf(payload, length) != header[2]) break;
+    if (crc32Of(std::string_view(payload, length)) != header[2]) break;
     Reader in(payload, length);
     MessageId id = 0;
     InboundRecord r;
@@ -219,8 +215,9 @@ void IngestJournal::encode(MessageId id, const InboundRecord& r, std::string& ou
     putString(out, *s);
   }
   const std::size_t payload = out.size() - at - kHeaderBytes;
-  const std::uint32_t header[3] = {kMagic, static_cast<std::uint32_t>(payload),
-                                   crcOf(out.data() + at + kHeaderBytes, payload)};
+  const std::uint32_t header[3] = {
+      kMagic, static_cast<std::uint32_t>(payload),
+      crc32Of(std::string_view(out.data() + at + kHeaderBytes, payload))};
   std::memcpy(out.data() + at, header, kHeaderBytes);
 }
 

@@ -39,11 +39,10 @@
 #include <stdexcept>
 #include <thread>
 #include <tuple>
-
-#include <zlib.h>
 #include <utility>
 
 #include "common/log.h"
+#include "store/sqlite/crc32.h"
 #include "store/sqlite/db.h"
 #include "store/sqlite/hot_messages.h"
 #include "store/sqlite/ingest_journal.h"
@@ -148,10 +147,8 @@ namespace {
 // What queue.payload_check holds for an output (migration 0005): its length in the high 32 bits,
 // its CRC-32 in the low 32.
 std::int64_t outputCheck(std::string_view output) {
-  const auto crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(output.data()),
-                         static_cast<uInt>(output.size()));
   return static_cast<std::int64_t>((static_cast<std::uint64_t>(output.size()) << 32) |
-                                   static_cast<std::uint32_t>(crc));
+                                   crc32Of(output));
 }
 
 MessageSummary readSummary(const Stmt& s) {
@@ -1605,52 +1602,53 @@ class SqliteStore final : public MessageStore {
       addEvent(p, o.messageId, at, d.matched ? "route" : "filter", d.route,
                d.matched ? "matched" : "filtered", d.reason);
     }
-    // The steps' events, by seq: an output queued unchanged is sent from its event.
-    std::vector<std::pair<std::int64_t, const std::string*>> stepEvents;
+    // The steps' events: an output queued unchanged is sent from its event (migration 0005).
+    struct StepEvent {
+      std::int64_t seq;
+      const std::string* output;
+      std::optional<std::int64_t> check;  // set when the output is first queued
+    };
+    std::vector<StepEvent> stepEvents;
     for (const auto& step : o.steps) {
-      stepEvents.emplace_back(
-          addEvent(p, o.messageId, at, "transform", step.route, step.script, step.output),
-          &step.output);
+      stepEvents.push_back(
+          {addEvent(p, o.messageId, at, "transform", step.route, step.script, step.output),
+           &step.output, std::nullopt});
     }
     if (!o.error.empty()) addEvent(p, o.messageId, at, "error", "", "error", o.error);
-    if (current) {
-      // Outputs for the same destination are numbered in the order they were produced.
-      std::map<std::string_view, std::int64_t> parts;
-      std::int64_t heldEvent = 0;  // the event last held for the senders
-      for (const auto& e : o.enqueue) {
-        auto& s = insertQueue_.reset()
-                      .bind(1, o.messageId)
-                      .bind(2, e.destination)
-                      .bind(3, std::int64_t{o.generation});
-        // Latest step first: the final output is the one usually queued.
-        std::optional<std::int64_t> event;
-        if (e.payload) {
-          for (auto it = stepEvents.rbegin(); it != stepEvents.rend(); ++it) {
-            if (*it->second == *e.payload) {
-              event = it->first;
-              break;
-            }
-          }
+    if (!current) return;
+    // Outputs for the same destination are numbered in the order they were produced.
+    std::map<std::string_view, std::int64_t> parts;
+    for (const auto& e : o.enqueue) {
+      // Latest step first: the final output is the one usually queued.
+      StepEvent* event = nullptr;
+      for (auto it = stepEvents.rbegin(); e.payload && it != stepEvents.rend(); ++it) {
+        if (*it->output == *e.payload) {
+          event = &*it;
+          break;
         }
-        if (e.payload && !event) {
-          s.bindBlob(4, *e.payload);
-        } else {
-          s.bindNull(4);
-        }
-        s.bind(5, parts[e.destination]++);
-        if (event) {
-          s.bind(6, *event).bind(7, outputCheck(*e.payload));
-          // Several destinations sending the same output share one held copy.
-          if (*event != heldEvent) {
-            heldOutputs_.emplace_back(o.messageId, *event,
-                                      std::make_shared<const std::string>(*e.payload));
-            heldEvent = *event;
-          }
-        } else {
-          s.bindNull(6).bindNull(7);
-        }
-        s.run();
       }
+      auto& s = insertQueue_.reset()
+                    .bind(1, o.messageId)
+                    .bind(2, e.destination)
+                    .bind(3, std::int64_t{o.generation});
+      if (e.payload && !event) {
+        s.bindBlob(4, *e.payload);
+      } else {
+        s.bindNull(4);
+      }
+      s.bind(5, parts[e.destination]++);
+      if (event) {
+        if (!event->check) {
+          // Checked and held for the senders once, however many destinations send it.
+          event->check = outputCheck(*event->output);
+          heldOutputs_.emplace_back(o.messageId, event->seq,
+                                    std::make_shared<const std::string>(*event->output));
+        }
+        s.bind(6, event->seq).bind(7, *event->check);
+      } else {
+        s.bindNull(6).bindNull(7);
+      }
+      s.run();
     }
   }
 

@@ -610,8 +610,8 @@ int x12Ack(lua_State* L) {
     lua_pop(L, 1);  // the partner key
     int pushed = LUA_OK;
     {
-      const std::string ack = x12::buildAcknowledgement(doc, i, numbersFor);
-      pushed = protectedCall(L, pushString, const_cast<std::string*>(&ack), 1);
+      std::string ack = x12::buildAcknowledgement(doc, i, numbersFor);
+      pushed = protectedCall(L, pushString, &ack, 1);
     }
     if (pushed != LUA_OK) return lua_error(L);  // `ack` is gone: nothing is skipped
     lua_rawseti(L, -2, ++out);

@@ -1078,6 +1078,20 @@ TEST_F(SqliteStoreTest, AnEntryWhoseOutputEventIsGoneSaysSo) {
   EXPECT_EQ(items[0].unavailable, outputNotInDayFile(event, id));
 }
 
+// While the message is held in memory the output comes from there: the running store still
+// sends it after its event is gone from the day file (a restart reads the file and says so).
+TEST_F(SqliteStoreTest, AHeldOutputIsSentFromMemory) {
+  auto store = open();
+  const MessageId id = store->insertInbound(record(1));
+  store->recordRouting({transformed(id, {{"adt", "mappings/adt.lua:patient", "{\"a\":1}"}},
+                                    {{"pms", "{\"a\":1}"}})});
+  editDayFile(dir_.path(), "DELETE FROM events WHERE step = 'transform'");
+  const auto items = store->pendingDeliveries("pms", 10);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].payload, "{\"a\":1}");
+  EXPECT_EQ(items[0].unavailable, "");
+}
+
 // A seq is unique only while its row exists: when the day file lost the output's event (here by
 // hand; a power cut at synchronous=NORMAL can lose a file's last commit too), the next event
 // takes the same seq. The entry must not send that event's text.
